@@ -1,0 +1,42 @@
+"""extractor: private, local document extraction into typed tables.
+
+import extractor
+df = extractor.extract(["invoices/"], schema="invoice")
+"""
+
+from extractor.api import Extractor, extract
+from extractor.config import ParseLimits, RunConfig
+from extractor.errors import (
+    ConfigError,
+    DocumentError,
+    EngineError,
+    ExtractionError,
+    ExtractorError,
+    InputError,
+)
+from extractor.parse import parse_file
+from extractor.pipeline import RunResult
+from extractor.schema import SchemaInfo, load_schema
+from extractor.types import Document, ErrorInfo, Record, Stage, Status
+
+__all__ = [
+    "ConfigError",
+    "Document",
+    "DocumentError",
+    "EngineError",
+    "ErrorInfo",
+    "ExtractionError",
+    "Extractor",
+    "ExtractorError",
+    "InputError",
+    "ParseLimits",
+    "Record",
+    "RunConfig",
+    "RunResult",
+    "SchemaInfo",
+    "Stage",
+    "Status",
+    "extract",
+    "load_schema",
+    "parse_file",
+]

@@ -1,0 +1,30 @@
+"""Run configuration: one object instead of twenty keyword arguments."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ParseLimits(BaseModel):
+    """Per-document limits. A document over a limit becomes an error row, never a crash."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_file_bytes: int = Field(100 * 1024 * 1024, gt=0)
+    max_pages: int = Field(1000, gt=0)
+    max_attachment_depth: int = Field(3, ge=0)
+    max_attachment_bytes: int = Field(100 * 1024 * 1024, gt=0)
+
+
+class RunConfig(BaseModel):
+    """Everything a run needs besides its inputs, the schema and the engine."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    batch_size: int = Field(4, gt=0, description="documents per generation batch")
+    max_input_tokens: int = Field(2048, gt=64, description="document tokens kept in the prompt")
+    max_new_tokens: int = Field(1024, gt=0, description="token budget for one answer")
+    limits: ParseLimits = ParseLimits()
+    on_error: Literal["record", "raise"] = "record"

@@ -1,0 +1,74 @@
+"""One exception tree. The branch says whose fault it is.
+
+- ConfigError: the user's configuration (bad schema, missing model). Raised before any document
+  is read; the CLI exits 2.
+- InputError: one document is bad (missing, corrupt, encrypted, empty, too large, unsupported).
+  Becomes a failed Record and an error row; the batch goes on.
+- ExtractionError: the model's answer for one document was unusable (cut off, invalid).
+  Also a failed Record, not a crash.
+- EngineError: the engine itself cannot run (weights unreadable, device lost). Stops the run.
+
+Anything else is a bug and is allowed to crash.
+"""
+
+from __future__ import annotations
+
+
+class ExtractorError(Exception):
+    """Root of all errors raised on purpose by extractor."""
+
+
+class ConfigError(ExtractorError):
+    """Bad configuration: unknown schema, unreadable model path, invalid option."""
+
+
+class EngineError(ExtractorError):
+    """The engine cannot load or run."""
+
+
+class DocumentError(ExtractorError):
+    """A failure confined to one document; the pipeline records it and goes on."""
+
+
+class InputError(DocumentError):
+    """The input file itself is unusable."""
+
+
+class MissingInput(InputError):
+    pass
+
+
+class UnsupportedType(InputError):
+    pass
+
+
+class CorruptInput(InputError):
+    pass
+
+
+class EncryptedInput(InputError):
+    pass
+
+
+class EmptyInput(InputError):
+    pass
+
+
+class TooLarge(InputError):
+    pass
+
+
+class EncodingError(InputError):
+    pass
+
+
+class ExtractionError(DocumentError):
+    """The model's answer could not be turned into a valid record."""
+
+
+class OutputTruncated(ExtractionError):
+    pass
+
+
+class InvalidOutput(ExtractionError):
+    pass
