@@ -1,0 +1,87 @@
+"""Stage 1: a file on disk -> `Document`.
+
+`parse_file` never returns a half-document: it returns a Document with text, or raises an
+`InputError` saying what is wrong with the file (missing, unsupported, corrupt, encrypted,
+empty, too large, undecodable). Nothing a document names is fetched; nothing in it runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from extractor.config import ParseLimits
+from extractor.errors import EmptyInput, MissingInput, TooLarge, UnsupportedType
+from extractor.parse.builder import TextBuilder
+from extractor.types import Document
+
+SUFFIX_KINDS = {
+    ".pdf": "pdf",
+    ".eml": "email",
+    ".msg": "msg",
+    ".txt": "text",
+    ".md": "text",
+    ".html": "html",
+    ".htm": "html",
+}
+SUPPORTED_SUFFIXES = tuple(SUFFIX_KINDS)
+
+
+def detect_kind(path: Path, head: bytes) -> str:
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    kind = SUFFIX_KINDS.get(path.suffix.lower())
+    if kind is None:
+        raise UnsupportedType(
+            f"unsupported file type {path.suffix or '(no suffix)'!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    return kind
+
+
+def parse_file(path: str | Path, limits: ParseLimits | None = None) -> Document:
+    """Read and parse one file. Raises an InputError subclass for bad input."""
+    limits = limits or ParseLimits()
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInput(f"no such file: {path}" if not path.exists() else f"not a regular file: {path}")
+    size = path.stat().st_size
+    if size == 0:
+        raise EmptyInput("file is empty (0 bytes)")
+    if size > limits.max_file_bytes:
+        raise TooLarge(f"file is {size} bytes, over the limit of {limits.max_file_bytes}")
+    data = path.read_bytes()
+    return parse_bytes(data, source=str(path), kind=detect_kind(path, data[:8]), limits=limits)
+
+
+def parse_bytes(data: bytes, source: str, kind: str, limits: ParseLimits | None = None) -> Document:
+    limits = limits or ParseLimits()
+    out = TextBuilder()
+    metadata: dict[str, Any]
+    if kind == "pdf":
+        from extractor.parse.pdf import parse_pdf
+
+        metadata = parse_pdf(data, out, limits)
+    elif kind in ("email", "msg"):
+        from extractor.parse.email import parse_eml, parse_msg
+
+        metadata = (parse_eml if kind == "email" else parse_msg)(data, out, limits)
+    elif kind in ("text", "html"):
+        from extractor.parse.text import parse_text
+
+        metadata = parse_text(data, out, html=kind == "html")
+    else:
+        raise UnsupportedType(f"unsupported document kind {kind!r}")
+    text = out.text()
+    if not text.strip():
+        hint = " (a scanned PDF without a text layer? OCR is not supported yet)" if kind == "pdf" else ""
+        raise EmptyInput(f"no extractable text{hint}")
+    return Document(
+        doc_id=hashlib.sha256(data).hexdigest(),
+        source=source,
+        kind=kind,
+        text=text,
+        pages=tuple(out.pages),
+        sections=tuple(out.sections),
+        metadata=metadata,
+    )

@@ -1,0 +1,66 @@
+"""PDF -> text with PyMuPDF: reading order, page offsets, tables as Markdown.
+
+Text blocks are read in PyMuPDF's sorted reading order. Tables that PyMuPDF finds are emitted as
+Markdown at their position on the page, and the text blocks they cover are left out, so a table
+reads as rows and columns instead of word soup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from extractor.config import ParseLimits
+from extractor.errors import CorruptInput, EncryptedInput, TooLarge
+from extractor.parse.builder import TextBuilder
+
+# A text block counts as part of a table when this share of its area lies inside the table.
+_TABLE_COVER = 0.6
+
+
+def parse_pdf(data: bytes, out: TextBuilder, limits: ParseLimits, origin: str = "") -> dict[str, Any]:
+    """Append the PDF's pages to `out`; return its metadata. Raises InputError subclasses."""
+    import pymupdf
+
+    try:
+        doc = pymupdf.open(stream=data, filetype="pdf")
+    except (pymupdf.FileDataError, RuntimeError) as exc:
+        raise CorruptInput(f"not a readable PDF ({exc})") from exc
+    with doc:
+        if doc.needs_pass:
+            raise EncryptedInput("PDF is password-protected")
+        if doc.page_count > limits.max_pages:
+            raise TooLarge(f"PDF has {doc.page_count} pages, over the limit of {limits.max_pages}")
+        for page in doc:
+            out.add_page(page.number + 1, _page_text(page), origin=origin)
+        metadata = {k: v for k, v in (doc.metadata or {}).items() if v}
+        metadata["page_count"] = doc.page_count
+    return metadata
+
+
+def _page_text(page: Any) -> str:
+    import pymupdf
+
+    try:
+        tables = list(page.find_tables().tables)
+    except (RuntimeError, ValueError):  # damaged page content: fall back to plain text blocks
+        tables = []
+    table_rects = [pymupdf.Rect(t.bbox) for t in tables]
+    blocks: list[tuple[float, str]] = []
+    for x0, y0, x1, y1, text, _no, block_type in page.get_text("blocks", sort=True):
+        if block_type != 0 or not text.strip():
+            continue
+        if any(_covered(pymupdf.Rect(x0, y0, x1, y1), t) for t in table_rects):
+            continue
+        blocks.append((y0, text.strip()))
+    # Keep PyMuPDF's block order; slot each table in before the first block that starts below it.
+    for table, rect in sorted(zip(tables, table_rects, strict=True), key=lambda tr: tr[1].y0):
+        markdown = table.to_markdown(clean=False).strip()
+        if markdown:
+            at = next((i for i, (y0, _) in enumerate(blocks) if y0 > rect.y0), len(blocks))
+            blocks.insert(at, (rect.y0, markdown))
+    return "\n".join(text for _, text in blocks)
+
+
+def _covered(block: Any, table: Any) -> bool:
+    area = block.get_area()
+    return area > 0 and (block & table).get_area() / area >= _TABLE_COVER
