@@ -1,0 +1,56 @@
+"""The engine protocol: what the extract stage needs from a language model, and nothing more.
+
+An engine turns chat prompts into JSON text that matches a JSON Schema (grammar-constrained).
+transformers, llama.cpp or vLLM can sit behind it. Engines are built by the caller and passed in;
+weights load once, in the constructor, and caches (compiled grammars) belong to the engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from extractor.errors import ConfigError
+from extractor.types import Generation
+
+Message = Mapping[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
+Prompt = Sequence[Message]
+
+
+@runtime_checkable
+class Engine(Protocol):
+    model_id: str
+    max_context_tokens: int
+
+    def generate(
+        self, prompts: Sequence[Prompt], json_schema: Mapping[str, Any], max_new_tokens: int
+    ) -> list[Generation]:
+        """One constrained answer per prompt, in order. Batch-first: one prompt is a batch of one."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """The longest prefix of `text` that fits in `max_tokens` tokens."""
+        ...
+
+
+# name -> "module:Class"; resolved on first use, so an engine whose library is missing costs nothing.
+ENGINES = {
+    "transformers": "extractor.engines.transformers:TransformersEngine",
+    "fake": "extractor.engines.fake:FakeEngine",
+}
+
+
+def engine_class(name: str) -> type:
+    try:
+        target = ENGINES[name]
+    except KeyError:
+        raise ConfigError(f"unknown engine {name!r}; available: {', '.join(ENGINES)}") from None
+    module_name, _, cls_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"engine {name!r} needs a library that is not installed: {exc}") from exc
+    return getattr(module, cls_name)  # type: ignore[no-any-return]

