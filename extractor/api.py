@@ -1,0 +1,71 @@
+"""The Python API: the same pipeline as the CLI, returning pandas DataFrames."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from extractor.config import RunConfig
+from extractor.engines.base import Engine, engine_class
+from extractor.pipeline import OnRecord, RunResult, run
+from extractor.schema import SchemaInfo, load_schema
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PathLike = str | os.PathLike[str]
+
+
+class Extractor:
+    """Keeps a model loaded across calls.
+
+    >>> ex = Extractor(schema="invoice")            # the embedded model
+    >>> result = ex.run(["inbox/"])                 # RunResult: .rows(), .errors(), .write(dir)
+    >>> df = ex.extract(["a.pdf", "b.eml"])         # DataFrame; df.attrs["errors"] holds failures
+    """
+
+    def __init__(
+        self,
+        schema: str | type[BaseModel] | SchemaInfo,
+        model: PathLike | None = None,
+        *,
+        engine: Engine | str = "transformers",
+        config: RunConfig | None = None,
+    ):
+        self.schema = schema if isinstance(schema, SchemaInfo) else load_schema(schema)
+        self.config = config or RunConfig()
+        if isinstance(engine, str):
+            engine = engine_class(engine)(None if model is None else os.fspath(model))
+        self.engine: Engine = engine
+
+    def run(self, inputs: PathLike | Iterable[PathLike], on_record: OnRecord | None = None) -> RunResult:
+        return run(_as_list(inputs), self.schema, self.engine, self.config, on_record=on_record)
+
+    def extract(self, inputs: PathLike | Iterable[PathLike]) -> pd.DataFrame:
+        result = self.run(inputs)
+        frame = result.rows()
+        frame.attrs["errors"] = result.errors()
+        return frame
+
+
+def extract(
+    inputs: PathLike | Iterable[PathLike],
+    schema: str | type[BaseModel],
+    model: PathLike | None = None,
+    config: RunConfig | None = None,
+) -> pd.DataFrame:
+    """Extract `schema` from files, folders or globs; one row per good document.
+
+    Failed documents are in ``df.attrs["errors"]`` (a DataFrame naming file, stage and reason).
+    Loads the model for this call; use `Extractor` to keep it loaded.
+    """
+    return Extractor(schema, model, config=config).extract(inputs)
+
+
+def _as_list(inputs: PathLike | Iterable[PathLike]) -> list[PathLike]:
+    if isinstance(inputs, (str, os.PathLike)):
+        return [inputs]
+    return list(inputs)

@@ -1,0 +1,178 @@
+"""The command line: read arguments, call the pipeline, show progress, set the exit code.
+
+Exit codes: 0 every document succeeded, 1 some documents failed (all recorded in the errors
+table), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from extractor.errors import ConfigError, EngineError, InputError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Private, local document extraction: PDFs and emails -> typed Parquet tables.",
+)
+console = Console(stderr=True)
+stdout = Console()
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _default(name: str) -> int:
+    from extractor.config import RunConfig
+
+    return int(RunConfig.model_fields[name].default)
+
+
+@app.command("run")
+def run_command(
+    inputs: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or globs.")],
+    schema: Annotated[str, typer.Option("--schema", "-s", help="Shipped name, file.py:Class or module:Class.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the Parquet tables.")],
+    model: Annotated[str | None, typer.Option(help="Local model folder or .gguf (default: embedded).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Documents per generation batch.")] = _default("batch_size"),
+    max_input_tokens: Annotated[int, typer.Option(min=65, help="Document tokens kept in the prompt.")] = _default(
+        "max_input_tokens"
+    ),
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Token budget for one answer.")] = _default(
+        "max_new_tokens"
+    ),
+    show: Annotated[bool, typer.Option("--show", help="Print the extracted rows and errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Extract SCHEMA from every input into OUT/<schema>.parquet (+ OUT/<schema>.errors.parquet)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from extractor.config import RunConfig
+    from extractor.engines.base import engine_class
+    from extractor.pipeline import discover, run
+    from extractor.schema import load_schema
+
+    with _config_errors():
+        config = RunConfig(batch_size=batch_size, max_input_tokens=max_input_tokens, max_new_tokens=max_new_tokens)
+        schema_info = load_schema(schema)
+        discovery = discover(inputs)
+        with console.status("loading model..."):
+            engine = engine_class("transformers")(model)
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("ok {task.fields[ok]} · failed {task.fields[failed]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task(f"extracting {schema_info.name}", total=len(discovery), ok=0, failed=0)
+        counts = {"ok": 0, "failed": 0}
+
+        def on_record(record) -> None:  # type: ignore[no-untyped-def]
+            counts["ok" if record.ok else "failed"] += 1
+            progress.update(task, advance=1, **counts)
+
+        result = run(discovery, schema_info, engine, config, on_record=on_record)
+    written = result.write(out)
+    if show:
+        _print_frame(result.rows(), f"{schema_info.name}: {written.rows} rows")
+        if written.errors:
+            _print_frame(result.errors()[["source_path", "stage", "error_type", "message"]], "errors")
+    console.print(
+        f"[bold]{len(result.records)} documents[/]: [green]{result.ok} ok[/], "
+        f"[red]{result.failed} failed[/] · {written.rows} rows → {written.rows_path} · "
+        f"{written.errors} errors → {written.errors_path} · {result.elapsed_s:.1f} s "
+        f"({result.docs_per_minute:.1f} documents/min) · model {engine.model_id}"
+    )
+    raise typer.Exit(EXIT_SOME_FAILED if result.failed else EXIT_OK)
+
+
+@app.command("parse")
+def parse_command(
+    file: Annotated[Path, typer.Argument(help="One document.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Document as JSON.")] = False,
+) -> None:
+    """Show what the parser sees in FILE: its text, pages, sections and metadata."""
+    from dataclasses import asdict
+
+    from extractor.parse import parse_file
+
+    try:
+        doc = parse_file(file)
+    except InputError as exc:
+        console.print(f"[red]{file}: {type(exc).__name__}: {exc}[/]")
+        raise typer.Exit(EXIT_SOME_FAILED) from None
+    if as_json:
+        stdout.print_json(json.dumps(asdict(doc), default=str))
+        return
+    console.print(
+        f"[bold]{doc.source}[/] kind={doc.kind} doc_id={doc.doc_id[:16]}… chars={len(doc.text)} pages={len(doc.pages)}"
+    )
+    for key, value in doc.metadata.items():
+        console.print(f"  [dim]{key}:[/] {value}")
+    for section in doc.sections:
+        console.print(f"  [dim]section[/] {section.name} [{section.start}:{section.end}]")
+    for page in doc.pages:
+        console.print(
+            f"  [dim]page[/] {page.number}{' of ' + page.origin if page.origin else ''} [{page.start}:{page.end}]"
+        )
+    stdout.print(doc.text, markup=False, highlight=False)
+
+
+@app.command("schemas")
+def schemas_command(
+    name: Annotated[str | None, typer.Argument(help="Show this schema's fields.")] = None,
+) -> None:
+    """List the shipped schemas, or show one schema's fields."""
+    from extractor.extract.prompt import field_lines
+    from extractor.schema import load_schema, shipped_schema_names
+
+    with _config_errors():
+        if name is None:
+            for shipped in shipped_schema_names():
+                info = load_schema(shipped)
+                stdout.print(f"[bold]{shipped}[/]  {info.description}")
+            return
+        info = load_schema(name)
+    stdout.print(f"[bold]{info.name}[/]  fingerprint {info.fingerprint}\n{info.description}")
+    stdout.print("\n".join(field_lines(info.fields)), markup=False, highlight=False)
+
+
+class _config_errors:
+    """Turn configuration and engine errors into a message and exit code 2, at the edge only."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:  # type: ignore[no-untyped-def]
+        if exc is not None and isinstance(exc, ConfigError | EngineError):
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(EXIT_CONFIG)
+        return False
+
+
+def _print_frame(frame, title: str) -> None:  # type: ignore[no-untyped-def]
+    table = Table(title=title, show_lines=False)
+    for column in frame.columns:
+        table.add_column(str(column), overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*("" if v is None else str(v) for v in row))
+    stdout.print(table)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()
