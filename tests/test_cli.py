@@ -1,0 +1,91 @@
+"""The CLI end to end: exit codes and the Parquet it writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+from extractor.cli import app
+from tests import documents
+
+runner = CliRunner()
+SMALL = str(Path(__file__).with_name("small_schema.py")) + ":Small"
+
+
+def _run(*args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_run_writes_rows_and_errors_and_exits_1_when_some_failed(tiny_model_dir: Path, tmp_path: Path) -> None:
+    documents.invoice(tmp_path / "in")
+    documents.email_with_pdf(tmp_path / "in")
+    documents.write(tmp_path / "in" / "broken.pdf", b"%PDF-1.5 cut")
+    out = tmp_path / "out"
+    result = _run(
+        "run",
+        str(tmp_path / "in"),
+        "--schema",
+        SMALL,
+        "--out",
+        str(out),
+        "--model",
+        str(tiny_model_dir),
+        "--max-new-tokens",
+        "700",
+        "--max-input-tokens",
+        "200",
+        "--quiet",
+        "--show",
+    )
+    assert result.exit_code == 1, result.output
+    rows = pq.read_table(out / "small.parquet").to_pandas()
+    errors = pq.read_table(out / "small.errors.parquet").to_pandas()
+    assert sorted(Path(p).name for p in rows["source_path"]) == ["invoice.pdf", "mail.eml"]
+    assert errors[["stage", "error_type"]].values.tolist() == [["parse", "CorruptInput"]]
+    assert "3 documents" in result.output and "2 ok" in result.output and "1 failed" in result.output
+
+
+def test_run_exits_0_when_all_succeed(tiny_model_dir: Path, tmp_path: Path) -> None:
+    documents.invoice(tmp_path / "in")
+    result = _run(
+        "run",
+        str(tmp_path / "in"),
+        "--schema",
+        SMALL,
+        "--out",
+        str(tmp_path / "out"),
+        "--model",
+        str(tiny_model_dir),
+        "--max-new-tokens",
+        "700",
+        "--quiet",
+    )
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(tmp_path / "out" / "small.parquet").num_rows == 1
+
+
+def test_configuration_errors_exit_2(tmp_path: Path) -> None:
+    documents.invoice(tmp_path)
+    bad_schema = _run("run", str(tmp_path), "--schema", "no_such_schema", "--out", str(tmp_path / "o"))
+    assert bad_schema.exit_code == 2 and "unknown schema" in bad_schema.output
+    bad_model = _run(
+        "run", str(tmp_path), "--schema", "invoice", "--out", str(tmp_path / "o"), "--model", str(tmp_path / "no-model")
+    )
+    assert bad_model.exit_code == 2 and "model not found" in bad_model.output
+    assert not (tmp_path / "o").exists()  # nothing written before the configuration is known good
+
+
+def test_parse_and_schemas_commands(tmp_path: Path) -> None:
+    path = documents.email_with_pdf(tmp_path)
+    shown = _run("parse", str(path))
+    assert shown.exit_code == 0 and "Attachment" in shown.output and "T-1001" in shown.output
+    as_json = _run("parse", str(path), "--json")
+    assert '"kind": "email"' in as_json.output
+    broken = documents.write(tmp_path / "x.pdf", b"%PDF-1.1 no")
+    assert _run("parse", str(broken)).exit_code == 1
+    listed = _run("schemas")
+    assert all(name in listed.output for name in ("invoice", "customer_email", "project_report"))
+    fields = _run("schemas", "invoice")
+    assert "line_items" in fields.output and "invoice_number" in fields.output
