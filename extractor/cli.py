@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from extractor.errors import ConfigError, EngineError, InputError
@@ -84,9 +85,9 @@ def run_command(
         result = run(discovery, schema_info, engine, config, on_record=on_record)
     written = result.write(out)
     if show:
-        _print_frame(result.rows(), f"{schema_info.name}: {written.rows} rows")
+        _print_rows(result.rows(), [f.name for f in schema_info.fields])
         if written.errors:
-            _print_frame(result.errors()[["source_path", "stage", "error_type", "message"]], "errors")
+            _print_errors(result.errors())
     console.print(
         f"[bold]{len(result.records)} documents[/]: [green]{result.ok} ok[/], "
         f"[red]{result.failed} failed[/] · {written.rows} rows → {written.rows_path} · "
@@ -160,13 +161,35 @@ class _config_errors:
         return False
 
 
-def _print_frame(frame, title: str) -> None:  # type: ignore[no-untyped-def]
-    table = Table(title=title, show_lines=False)
-    for column in frame.columns:
-        table.add_column(str(column), overflow="fold")
-    for row in frame.itertuples(index=False):
-        table.add_row(*("" if v is None else str(v) for v in row))
+def _print_rows(frame, fields: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """One small two-column table per document: readable at any terminal width."""
+    for row in frame.to_dict("records"):
+        table = Table(title=row["source_path"], title_justify="left", show_header=False, box=None, padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column(overflow="fold")
+        for name in fields:
+            table.add_row(name, _cell(row[name]))
+        stdout.print(table)
+        stdout.print()
+
+
+def _print_errors(frame) -> None:  # type: ignore[no-untyped-def]
+    table = Table(title="errors", title_justify="left")
+    for column in ("source_path", "stage", "error_type", "message"):
+        table.add_column(column, overflow="fold")
+    for row in frame.to_dict("records"):
+        table.add_row(row["source_path"], row["stage"], row["error_type"], row["message"])
     stdout.print(table)
+
+
+def _cell(value) -> str:  # type: ignore[no-untyped-def]
+    if value is None:
+        return "[dim]null[/]"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
+    if hasattr(value, "__len__") and not isinstance(value, str):
+        return "\n".join(f"• {_cell(v)}" for v in value) or "[dim](none)[/]"
+    return escape(str(value))
 
 
 def main() -> None:
