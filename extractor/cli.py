@@ -193,7 +193,14 @@ def _cell(value) -> str:  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from rich.logging import RichHandler
+
+    # Through rich, so warnings print above the progress bar instead of through it.
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
+    )
     app()
 
 

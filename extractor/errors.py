@@ -27,7 +27,14 @@ class EngineError(ExtractorError):
 
 
 class DocumentError(ExtractorError):
-    """A failure confined to one document; the pipeline records it and goes on."""
+    """A failure confined to one document; the pipeline records it and goes on.
+
+    `doc_id` and `kind` are filled in when they are known (the file could be read), so the
+    error row can name the document by content as well as by path.
+    """
+
+    doc_id: str | None = None
+    kind: str | None = None
 
 
 class InputError(DocumentError):

@@ -172,6 +172,8 @@ def _failed(source: str, stage: Stage, exc: Exception, schema: SchemaInfo, engin
     return Record(
         source=source,
         status=Status.FAILED,
+        doc_id=getattr(exc, "doc_id", None),
+        kind=getattr(exc, "kind", None),
         error=ErrorInfo(stage=stage, type=type(exc).__name__, message=str(exc)),
         provenance=Provenance(
             model_id=engine.model_id,

@@ -62,6 +62,9 @@ def test_every_input_ends_as_a_row_or_an_error_row(tmp_path: Path) -> None:
         assert (record.error.stage, record.error.type) == (stage, error_type), name
     errors = result.errors()
     assert sorted(Path(p).name for p in errors["source_path"]) == sorted(expected)
+    # a file that could be read is named by content too; a missing one cannot be
+    assert by_name["broken.pdf"].doc_id is not None and len(by_name["broken.pdf"].doc_id) == 64
+    assert by_name["broken.pdf"].kind == "pdf" and by_name["missing.pdf"].doc_id is None
     rows = result.rows()
     assert list(rows["invoice_number"]) == ["T-1001", "T-1001"]
     assert engine.batch_sizes == [2]
@@ -88,7 +91,7 @@ def test_on_error_raise_gives_the_typed_exception(tmp_path: Path) -> None:
         run([tmp_path], load_schema("invoice"), FakeEngine(["[]"]), RunConfig(on_error="raise"))
 
 
-def test_long_documents_are_truncated_and_flagged(tmp_path: Path) -> None:
+def test_long_documents_are_truncated_flagged_and_warned(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "long.txt").write_text("word " * 5000)
     (tmp_path / "short.txt").write_text("Invoice T-1 total 5")
     engine = FakeEngine(respond=lambda prompt: GOOD_ANSWER)
@@ -100,6 +103,9 @@ def test_long_documents_are_truncated_and_flagged(tmp_path: Path) -> None:
         str(tmp_path / "short.txt"): False,
     }
     assert all(len(p[1]["content"].split()) < 200 for p in engine.prompts)
+    assert [r.message for r in caplog.records if "truncated" in r.message] == [
+        next(r.message for r in caplog.records if "long.txt" in r.message)
+    ]
 
 
 def test_discover_expands_globs_folders_and_dedupes(tmp_path: Path) -> None:

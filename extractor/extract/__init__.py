@@ -7,6 +7,7 @@ model. A cut-off or invalid answer becomes a failed Record for that document onl
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -20,6 +21,8 @@ from extractor.extract.constraint import generation_schema
 from extractor.extract.prompt import build_prompt, instructions
 from extractor.schema import SchemaInfo
 from extractor.types import Document, ErrorInfo, Generation, Provenance, Record, Stage, Status
+
+log = logging.getLogger(__name__)
 
 # Tokens the chat template and the prompt's fixed wording add around the document text.
 _TEMPLATE_SLACK_TOKENS = 64
@@ -46,7 +49,16 @@ def extract_batch(
     prompts = []
     for doc in docs:
         kept = engine.truncate(doc.text, budget)
-        prompts.append(build_prompt(schema, kept, truncated=len(kept) < len(doc.text.rstrip())))
+        truncated = len(kept) < len(doc.text.rstrip())
+        if truncated:
+            log.warning(
+                "%s: only the first %d of %d characters fit the %d-token prompt budget (truncated)",
+                doc.source,
+                len(kept),
+                len(doc.text),
+                budget,
+            )
+        prompts.append(build_prompt(schema, kept, truncated=truncated))
     started = time.perf_counter()
     generations = engine.generate([p.messages for p in prompts], generation_schema(schema), config.max_new_tokens)
     per_doc_s = (time.perf_counter() - started) / len(docs)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from extractor.config import ParseLimits
-from extractor.errors import EmptyInput, MissingInput, TooLarge, UnsupportedType
+from extractor.errors import EmptyInput, InputError, MissingInput, TooLarge, UnsupportedType
 from extractor.parse.builder import TextBuilder
 from extractor.types import Document
 
@@ -51,7 +51,13 @@ def parse_file(path: str | Path, limits: ParseLimits | None = None) -> Document:
     if size > limits.max_file_bytes:
         raise TooLarge(f"file is {size} bytes, over the limit of {limits.max_file_bytes}")
     data = path.read_bytes()
-    return parse_bytes(data, source=str(path), kind=detect_kind(path, data[:8]), limits=limits)
+    try:
+        kind = detect_kind(path, data[:8])
+        return parse_bytes(data, source=str(path), kind=kind, limits=limits)
+    except InputError as exc:
+        exc.doc_id = hashlib.sha256(data).hexdigest()
+        exc.kind = SUFFIX_KINDS.get(path.suffix.lower())
+        raise
 
 
 def parse_bytes(data: bytes, source: str, kind: str, limits: ParseLimits | None = None) -> Document:
