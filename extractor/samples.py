@@ -10,18 +10,10 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 
-_CSS = """
-body { font-family: sans-serif; font-size: 10pt; }
-h1 { font-size: 18pt; margin-bottom: 4pt; }
-table.lines { border-collapse: collapse; width: 100%; margin-top: 14pt; margin-bottom: 14pt; }
-p { margin-top: 6pt; margin-bottom: 6pt; }
-table.lines td, table.lines th { border: 1px solid #444; padding: 3pt; }
-.right { text-align: right; }
-"""
+from extractor.synth.render import email_message, html_pdf
+
+__all__ = ["InvoiceSpec", "email_message", "html_pdf", "invoice_html", "invoice_pdf", "report_pages"]
 
 
 @dataclass
@@ -117,73 +109,8 @@ def invoice_html(spec: InvoiceSpec) -> str:
 """
 
 
-def html_pdf(pages_html: list[str], title: str = "") -> bytes:
-    """Render each HTML string onto its own A4 page (overflowing onto more pages) and return PDF bytes."""
-    import io
-
-    import pymupdf
-
-    buffer = io.BytesIO()
-    writer = pymupdf.DocumentWriter(buffer)
-    mediabox = pymupdf.paper_rect("a4")
-    where = mediabox + (50, 50, -50, -50)
-    for page_html in pages_html:
-        story = pymupdf.Story(html=page_html, user_css=_CSS)
-        more = True
-        while more:
-            device = writer.begin_page(mediabox)
-            more, _ = story.place(where)
-            story.draw(device)
-            writer.end_page()
-    writer.close()
-    doc = pymupdf.open(stream=buffer.getvalue(), filetype="pdf")
-    # Fixed dates and no fresh file ID, so the same input gives the same bytes (and doc_id).
-    doc.set_metadata(
-        {
-            "title": title,
-            "producer": "extractor samples",
-            "creationDate": "D:20240101000000Z",
-            "modDate": "D:20240101000000Z",
-        }
-    )
-    return doc.tobytes(garbage=3, deflate=True, no_new_id=True)
-
-
 def invoice_pdf(spec: InvoiceSpec) -> bytes:
     return html_pdf([invoice_html(spec), *spec.extra_pages], title=f"Invoice {spec.invoice_number}")
-
-
-def email_message(
-    sender: str,
-    to: str,
-    subject: str,
-    body: str,
-    *,
-    html_body: str | None = None,
-    html_only: bool = False,
-    cc: str | None = None,
-    date: datetime | None = None,
-    attachments: list[tuple[str, str, bytes]] = (),  # type: ignore[assignment]
-) -> bytes:
-    """An RFC 5322 message. `attachments` are (filename, mime type, bytes)."""
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = to
-    if cc:
-        msg["Cc"] = cc
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(date or datetime(2024, 3, 4, 9, 30, tzinfo=UTC))
-    msg["Message-ID"] = make_msgid(domain="example.com")
-    if html_only:
-        msg.set_content(html_body or body, subtype="html")
-    else:
-        msg.set_content(body)
-        if html_body:
-            msg.add_alternative(html_body, subtype="html")
-    for filename, mime, data in attachments:
-        maintype, subtype = mime.split("/", 1)
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return msg.as_bytes()
 
 
 def report_pages(title: str, organisation: str, sections: list[tuple[str, str]]) -> list[str]:

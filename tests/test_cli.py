@@ -89,3 +89,11 @@ def test_parse_and_schemas_commands(tmp_path: Path) -> None:
     assert all(name in listed.output for name in ("invoice", "customer_email", "project_report"))
     fields = _run("schemas", "invoice")
     assert "line_items" in fields.output and "invoice_number" in fields.output
+
+
+def test_synth_command(tmp_path: Path) -> None:
+    result = _run("synth", "--schema", "customer_email", "--n", "6", "--seed", "3", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "labels.jsonl").read_text().splitlines()) == 6
+    assert "quoted_reply" in result.output  # the held-out families are named
+    assert _run("synth", "--schema", "nope", "--out", str(tmp_path)).exit_code == 2

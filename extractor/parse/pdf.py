@@ -40,13 +40,16 @@ def parse_pdf(data: bytes, out: TextBuilder, limits: ParseLimits, origin: str = 
 def _page_text(page: Any) -> str:
     import pymupdf
 
+    # Ligatures (ﬁ, ﬀ) expanded to plain letters, so "Schoﬁeld" reads "Schofield".
+    flags = pymupdf.TEXTFLAGS_BLOCKS & ~pymupdf.TEXT_PRESERVE_LIGATURES
+
     try:
         tables = list(page.find_tables().tables)
     except (RuntimeError, ValueError):  # damaged page content: fall back to plain text blocks
         tables = []
     table_rects = [pymupdf.Rect(t.bbox) for t in tables]
     blocks: list[tuple[float, str]] = []
-    for x0, y0, x1, y1, text, _no, block_type in page.get_text("blocks", sort=True):
+    for x0, y0, x1, y1, text, _no, block_type in page.get_text("blocks", sort=True, flags=flags):
         if block_type != 0 or not text.strip():
             continue
         if any(_covered(pymupdf.Rect(x0, y0, x1, y1), t) for t in table_rects):

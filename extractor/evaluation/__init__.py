@@ -1,0 +1,94 @@
+"""`extractor eval`: score the Parquet written by `extractor run` against labels.jsonl.
+
+Predictions are matched to labels on the source file. Every labelled document is scored: one
+with an error row, or with no row at all, counts as a miss on every field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from extractor.errors import ConfigError
+from extractor.evaluation.score import DEFAULT_TOLERANCE, Case, FieldScore, Scores, score
+from extractor.schema import SchemaInfo, load_schema
+
+__all__ = ["Case", "Evaluation", "FieldScore", "Scores", "evaluate", "load_labels", "score"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    schema: SchemaInfo
+    predictions: Path
+    labels: Path
+    split: str | None
+    scores: Scores
+
+
+def load_labels(path: Path, split: str | None = None) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise ConfigError(f"labels file not found: {path}")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if split is not None:
+        rows = [r for r in rows if r.get("split") == split]
+        if not rows:
+            raise ConfigError(f"no labels with split {split!r} in {path}")
+    return rows
+
+
+def evaluate(
+    predictions: str | os.PathLike[str],
+    labels: str | os.PathLike[str],
+    *,
+    split: str | None = None,
+    schema: str | None = None,
+    tolerance: Decimal = DEFAULT_TOLERANCE,
+) -> Evaluation:
+    """Score a run's output (`<schema>.parquet`, or the folder holding it) against a labels file."""
+    import pyarrow.parquet as pq
+
+    labels_path = Path(labels)
+    gold = load_labels(labels_path, split)
+    schema_info = load_schema(schema or gold[0].get("schema") or "")
+    rows_path = _rows_file(Path(predictions), schema_info.name)
+    rows = pq.read_table(rows_path).to_pylist()
+    errors_path = rows_path.with_name(f"{schema_info.name}.errors.parquet")
+    errors = pq.read_table(errors_path).to_pylist() if errors_path.is_file() else []
+    by_path = {_key(r["source_path"]): r for r in rows}
+    failed = {_key(e["source_path"]) for e in errors}
+    base = labels_path.resolve().parent
+    cases = []
+    for label in gold:
+        key = _key(base / label["file"])
+        row = by_path.get(key) or _by_suffix(by_path, label["file"])
+        cases.append(
+            Case(
+                gold=label["fields"],
+                predicted=row,
+                failed=row is None and key in failed,
+                family=label.get("family", ""),
+            )
+        )
+    return Evaluation(schema_info, rows_path, labels_path, split, score(cases, schema_info.fields, tolerance))
+
+
+def _rows_file(path: Path, schema_name: str) -> Path:
+    candidate = path / f"{schema_name}.parquet" if path.is_dir() else path
+    if not candidate.is_file():
+        raise ConfigError(f"predictions not found: {candidate}")
+    return candidate
+
+
+def _key(path: str | os.PathLike[str]) -> str:
+    return str(Path(path).resolve())
+
+
+def _by_suffix(rows: dict[str, dict[str, Any]], relative: str) -> dict[str, Any] | None:
+    """A row whose path ends with the label's relative path (the run was made from elsewhere)."""
+    suffix = "/" + relative.lstrip("/")
+    matches = [row for key, row in rows.items() if key.endswith(suffix)]
+    return matches[0] if len(matches) == 1 else None
