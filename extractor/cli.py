@@ -29,6 +29,12 @@ stdout = Console()
 EXIT_OK, EXIT_SOME_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
+def _default_decoding() -> str:
+    from extractor.config import RunConfig
+
+    return str(RunConfig.model_fields["decoding"].default)
+
+
 def _default(name: str) -> int:
     from extractor.config import RunConfig
 
@@ -48,19 +54,23 @@ def run_command(
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Token budget for one answer.")] = _default(
         "max_new_tokens"
     ),
+    decoding: Annotated[
+        str, typer.Option(help="json: schema-constrained; grounded: extractive fields copy spans of the document.")
+    ] = _default_decoding(),
     show: Annotated[bool, typer.Option("--show", help="Print the extracted rows and errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Extract SCHEMA from every input into OUT/<schema>.parquet (+ OUT/<schema>.errors.parquet)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from extractor.config import RunConfig
     from extractor.engines.base import engine_class
     from extractor.pipeline import discover, run
     from extractor.schema import load_schema
 
     with _config_errors():
-        config = RunConfig(batch_size=batch_size, max_input_tokens=max_input_tokens, max_new_tokens=max_new_tokens)
+        config = _run_config(
+            batch_size=batch_size, max_input_tokens=max_input_tokens, max_new_tokens=max_new_tokens, decoding=decoding
+        )
         schema_info = load_schema(schema)
         discovery = discover(inputs)
         with console.status("loading model..."):
@@ -217,6 +227,17 @@ def eval_command(
     command = "extractor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else ""
     written = write_report(ev, target, base, command=command)
     console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+def _run_config(**options: object):  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    from extractor.config import RunConfig
+
+    try:
+        return RunConfig(**options)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 class _config_errors:

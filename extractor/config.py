@@ -28,3 +28,8 @@ class RunConfig(BaseModel):
     max_new_tokens: int = Field(1024, gt=0, description="token budget for one answer")
     limits: ParseLimits = ParseLimits()
     on_error: Literal["record", "raise"] = "record"
+    decoding: Literal["json", "grounded"] = Field(
+        "json",
+        description="json: answers held to the schema's JSON Schema; grounded: extractive fields may only "
+        "copy spans of the document (dates and amounts as printed, then parsed)",
+    )

@@ -42,6 +42,8 @@ PROVENANCE_COLUMNS = (
     "schema_name",
     "schema_fingerprint",
     "truncated",
+    "decoding",
+    "_evidence",
 )
 
 SHIPPED_PACKAGE = "extractor_schemas"
@@ -59,6 +61,10 @@ class FieldSpec:
     choices: tuple[str, ...] = ()
     item: FieldSpec | None = None  # lists
     fields: tuple[FieldSpec, ...] = ()  # objects
+    # Extractive: the value is printed in the document, so grounded decoding may only copy a span of
+    # the text (dates and amounts as printed, then parsed). Abstractive: chosen or written by the
+    # model (enums, booleans, summaries). Set per field with Field(json_schema_extra={"extractive": ...}).
+    extractive: bool = False
 
     @property
     def type_label(self) -> str:
@@ -134,8 +140,22 @@ def walk(model: type[BaseModel], _seen: tuple[type, ...] = ()) -> tuple[FieldSpe
     specs = []
     for name, info in model.model_fields.items():
         spec = _spec(name, info.annotation, list(info.metadata), _seen + (model,))
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        explicit = extra.get("extractive")
+        if isinstance(explicit, bool):
+            spec = _with_extractive(spec, explicit)
         specs.append(_replace(spec, description=info.description or spec.description))
     return tuple(specs)
+
+
+EXTRACTIVE_KINDS = frozenset({"string", "integer", "number", "decimal", "date", "datetime"})
+
+
+def _with_extractive(spec: FieldSpec, extractive: bool) -> FieldSpec:
+    """Mark a field (and, for a list, its items) extractive or not; objects keep their own fields' marks."""
+    if spec.kind == "list" and spec.item is not None and spec.item.kind != "object":
+        return _replace(spec, item=_replace(spec.item, extractive=extractive and spec.item.kind in EXTRACTIVE_KINDS))
+    return _replace(spec, extractive=extractive and spec.kind in EXTRACTIVE_KINDS)
 
 
 def _spec(name: str, annotation: Any, metadata: list[Any], seen: tuple[type, ...]) -> FieldSpec:
@@ -164,22 +184,23 @@ def _spec(name: str, annotation: Any, metadata: list[Any], seen: tuple[type, ...
         if issubclass(annotation, bool):
             return FieldSpec(name, "boolean")
         if issubclass(annotation, int):
-            return FieldSpec(name, "integer")
+            return FieldSpec(name, "integer", extractive=True)
         if issubclass(annotation, float):
-            return FieldSpec(name, "number")
+            return FieldSpec(name, "number", extractive=True)
         if issubclass(annotation, decimal.Decimal):
             return FieldSpec(
                 name,
                 "decimal",
+                extractive=True,
                 max_digits=_constraint(metadata, "max_digits"),
                 decimal_places=_constraint(metadata, "decimal_places"),
             )
         if issubclass(annotation, dt.datetime):
-            return FieldSpec(name, "datetime")
+            return FieldSpec(name, "datetime", extractive=True)
         if issubclass(annotation, dt.date):
-            return FieldSpec(name, "date")
+            return FieldSpec(name, "date", extractive=True)
         if issubclass(annotation, str):
-            return FieldSpec(name, "string", max_length=max_length)
+            return FieldSpec(name, "string", max_length=max_length, extractive=True)
     raise ConfigError(f"field {name!r}: type {annotation!r} is not supported in extraction schemas")
 
 

@@ -86,10 +86,24 @@ class Provenance:
     schema_fingerprint: str
     extracted_at: str  # ISO-8601 UTC
     truncated: bool = False
+    decoding: str = "json"  # "json" (JSON-Schema constraint) or "grounded" (spans of the document)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     parse_s: float = 0.0
     extract_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where an extracted value stands in the document text (grounded decoding)."""
+
+    field: str  # "total", "line_items[2].amount"
+    text: str  # the span exactly as printed
+    start: int  # character offsets in Document.text; -1 if not found
+    end: int
+    page: int | None = None
+    origin: str = ""  # the attachment it came from, for emails
+    note: str = ""  # why a printed value could not be typed (then the value is null)
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,7 @@ class Record:
     data: Mapping[str, Any] | None = None
     error: ErrorInfo | None = None
     provenance: Provenance | None = None
+    evidence: tuple[Evidence, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -19,7 +19,12 @@ class CustomerEmail(BaseModel):
         None, max_length=40, description="Order, invoice or account number the email is about"
     )
     products: list[str] = Field(default_factory=list, max_length=10, description="Products or services mentioned")
-    requested_action: str | None = Field(None, max_length=160, description="What the customer asks the company to do")
+    requested_action: str | None = Field(
+        None,
+        max_length=160,
+        description="What the customer asks the company to do",
+        json_schema_extra={"extractive": False},  # a short phrase in the model's words, not a quote
+    )
     urgency: Literal["low", "medium", "high"] = Field(description="How urgent the request is")
     sentiment: Literal["negative", "neutral", "positive"] = Field(description="The customer's tone")
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from extractor.config import RunConfig
-from extractor.extract import validate
+from extractor.engines.base import Constraint
+from extractor.extract import parse_answer, validate
 from extractor.extract.constraint import generation_schema
 from extractor.extract.prompt import build_prompt
 from extractor.pipeline import run
@@ -23,11 +24,12 @@ def test_random_model_answers_are_schema_valid(tiny_engine) -> None:  # type: ig
     schema = load_schema(Small)
     texts = ["short", "a somewhat longer document " * 10, "Invoice T-1 total 12.50 EUR due 2024-01-01"]
     prompts = [build_prompt(schema, t).messages for t in texts]
-    generations = tiny_engine.generate(prompts, generation_schema(schema), BUDGET)
+    constraint = Constraint(json_schema=generation_schema(schema))
+    generations = tiny_engine.generate(prompts, [constraint] * len(prompts), BUDGET)
     assert len(generations) == 3
     for generation in generations:
         assert generation.finished, generation.text
-        data = validate(generation, schema)  # raises if the answer breaks the schema
+        data = validate(parse_answer(generation), schema)  # raises if the answer breaks the schema
         assert set(data) == set(Small.model_fields)
         assert generation.completion_tokens > 0 and generation.prompt_tokens > 0
 

@@ -123,3 +123,12 @@ def test_document_text_cannot_break_the_prompt_structure(tmp_path: Path) -> None
     run([tmp_path], load_schema("invoice"), engine)
     system, user = engine.prompts[0]
     assert hostile not in system["content"] and hostile in user["content"]
+
+
+def test_a_context_too_small_for_the_answer_is_a_config_error(tmp_path: Path) -> None:
+    from extractor.errors import ConfigError
+
+    documents.invoice(tmp_path)
+    engine = FakeEngine([GOOD_ANSWER], max_context_tokens=600)
+    with pytest.raises(ConfigError, match="lower max_new_tokens"):
+        run([tmp_path], load_schema("invoice"), engine, RunConfig(max_new_tokens=512))

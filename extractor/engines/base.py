@@ -1,6 +1,7 @@
 """The engine protocol: what the extract stage needs from a language model, and nothing more.
 
-An engine turns chat prompts into JSON text that matches a JSON Schema (grammar-constrained).
+An engine turns chat prompts into JSON text that matches a constraint: a JSON Schema, or a Lark
+grammar (grounded decoding). An engine that cannot honour Lark grammars must say so at once.
 transformers, llama.cpp or vLLM can sit behind it. Engines are built by the caller and passed in;
 weights load once, in the constructor, and caches (compiled grammars) belong to the engine.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from extractor.errors import ConfigError
@@ -18,15 +20,29 @@ Message = Mapping[str, str]  # {"role": "system" | "user" | "assistant", "conten
 Prompt = Sequence[Message]
 
 
+@dataclass(frozen=True)
+class Constraint:
+    """What an answer must match: a JSON Schema, or a grammar in llguidance's Lark dialect
+    (grounded decoding builds one per document)."""
+
+    json_schema: Mapping[str, Any] | None = None
+    lark: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.json_schema is None) == (self.lark is None):
+            raise ValueError("a Constraint holds exactly one of json_schema or lark")
+
+
 @runtime_checkable
 class Engine(Protocol):
     model_id: str
     max_context_tokens: int
 
     def generate(
-        self, prompts: Sequence[Prompt], json_schema: Mapping[str, Any], max_new_tokens: int
+        self, prompts: Sequence[Prompt], constraints: Sequence[Constraint], max_new_tokens: int
     ) -> list[Generation]:
-        """One constrained answer per prompt, in order. Batch-first: one prompt is a batch of one."""
+        """One answer per prompt, each held to its own constraint, in order. Batch-first: one prompt
+        is a batch of one."""
         ...
 
     def count_tokens(self, text: str) -> int: ...

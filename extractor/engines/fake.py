@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
-from extractor.engines.base import Prompt
+from extractor.engines.base import Constraint, Prompt
 from extractor.types import Generation
 
 
@@ -27,11 +26,13 @@ class FakeEngine:
         self.max_context_tokens = max_context_tokens
         self.prompts: list[Prompt] = []
         self.batch_sizes: list[int] = []
+        self.constraints: list[Constraint] = []
 
     def generate(
-        self, prompts: Sequence[Prompt], json_schema: Mapping[str, Any], max_new_tokens: int
+        self, prompts: Sequence[Prompt], constraints: Sequence[Constraint], max_new_tokens: int
     ) -> list[Generation]:
         self.prompts.extend(prompts)
+        self.constraints.extend(constraints)
         self.batch_sizes.append(len(prompts))
         results = []
         for prompt in prompts:

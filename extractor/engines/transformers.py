@@ -1,11 +1,11 @@
-"""transformers + torch engine, constrained by outlines against a JSON Schema.
+"""transformers + torch engine, each answer held to its own grammar by llguidance.
 
-Uses a CUDA GPU in bfloat16 when one is present, else the CPU in float32. Grammars are cached
-per JSON Schema on the engine, so a batch run builds each one once.
+Uses a CUDA GPU in bfloat16 when one is present, else the CPU in float32. JSON-Schema grammars
+are cached per schema on the engine; grounded (Lark) grammars are built per document (~15 ms).
 
-The grammar backend is llguidance: it builds a JSON Schema constraint in ~0.35 s, where
-outlines-core's default index took 11-39 s for the shipped schemas with SmolLM2's 49k vocabulary
-(measured here, see the README), and its per-token cost at batch 4 was about the same.
+llguidance builds a JSON Schema constraint in ~0.35 s, where outlines-core's index took 11-39 s
+for the shipped schemas with SmolLM2's 49k vocabulary (measured here), with about the same
+per-token cost; and it is the engine that offers a substring constraint for grounded decoding.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from extractor.engines.base import Prompt
+from extractor.engines.base import Constraint, Prompt
+from extractor.engines.grammar_processor import GrammarProcessor
 from extractor.engines.list_guard import RepeatedItemGuard
 from extractor.engines.model_store import ModelSource, go_offline, resolve_model
 from extractor.errors import EngineError
@@ -24,16 +25,14 @@ from extractor.types import Generation
 
 log = logging.getLogger(__name__)
 
-GRAMMAR_BACKEND = "llguidance"
 # Fixed JSON separators and no free whitespace, so a weak model cannot spend its budget on
-# indentation (llguidance reads these options from the schema's "x-guidance" key).
+# indentation; the same layout the grounded grammars write.
 _JSON_LAYOUT = {"whitespace_flexible": False, "key_separator": ": ", "item_separator": ", "}
 
 
 class TransformersEngine:
     def __init__(self, model: str | None = None, *, device: str = "auto", source: ModelSource | None = None):
         go_offline()
-        import outlines
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -55,9 +54,8 @@ class TransformersEngine:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"  # decoder-only batches: prompts end where answers start
         self.max_context_tokens = int(getattr(self.model.config, "max_position_embeddings", 2048))
-        self._outlines = outlines.from_transformers(self.model, self.tokenizer)
         self._has_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
-        self._grammars: dict[str, Any] = {}
+        self._json_grammars: dict[str, str] = {}
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -70,7 +68,7 @@ class TransformersEngine:
         return text[: offsets[max_tokens - 1][1]] if max_tokens > 0 else ""
 
     def generate(
-        self, prompts: Sequence[Prompt], json_schema: Mapping[str, Any], max_new_tokens: int
+        self, prompts: Sequence[Prompt], constraints: Sequence[Constraint], max_new_tokens: int
     ) -> list[Generation]:
         import torch
         from transformers import LogitsProcessorList
@@ -80,8 +78,7 @@ class TransformersEngine:
             texts, return_tensors="pt", padding=True, add_special_tokens=not self._has_chat_template
         ).to(self.device)
         prompt_length = inputs["input_ids"].shape[1]
-        grammar = self._grammar(json_schema)
-        grammar.reset()
+        grammar = GrammarProcessor(self._ll_tokenizer, [self._grammar(c) for c in constraints], prompt_length)
         guard = RepeatedItemGuard(self._token_strings, prompt_length, self.tokenizer.eos_token_id)
         with torch.inference_mode():
             output = self.model.generate(
@@ -122,14 +119,23 @@ class TransformersEngine:
         # Models without a chat template get the messages as plain paragraphs.
         return "\n\n".join(m["content"] for m in prompt) + "\n\n"
 
-    def _grammar(self, json_schema: Mapping[str, Any]) -> Any:
-        from outlines.backends import get_json_schema_logits_processor
+    def _grammar(self, constraint: Constraint) -> str:
+        import llguidance
 
-        key = json.dumps(json_schema, sort_keys=True)
-        if key not in self._grammars:
-            schema = {**json_schema, "x-guidance": _JSON_LAYOUT}
-            self._grammars[key] = get_json_schema_logits_processor(GRAMMAR_BACKEND, self._outlines, json.dumps(schema))
-        return self._grammars[key]
+        if constraint.lark is not None:
+            return str(llguidance.LLMatcher.grammar_from_lark(constraint.lark))
+        assert constraint.json_schema is not None
+        key = json.dumps(constraint.json_schema, sort_keys=True)
+        if key not in self._json_grammars:
+            schema = {**constraint.json_schema, "x-guidance": _JSON_LAYOUT}
+            self._json_grammars[key] = str(llguidance.LLMatcher.grammar_from_json_schema(schema))
+        return self._json_grammars[key]
+
+    @functools.cached_property
+    def _ll_tokenizer(self) -> Any:
+        import llguidance.hf
+
+        return llguidance.hf.from_tokenizer(self.tokenizer)
 
     @functools.cached_property
     def _token_strings(self) -> list[str]:

@@ -3,6 +3,7 @@
 str -> string, int -> int64, float -> float64, Decimal -> decimal128(p, s), date -> date32,
 datetime -> timestamp[us], bool -> bool, enums/Literals -> string, lists -> list,
 nested models -> struct; every field is nullable (a failed or absent value is null).
+`_evidence` holds, for grounded decoding, each value's printed span, offsets and page.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 import decimal
 import enum
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from typing import Any
 
 import pyarrow as pa
@@ -28,6 +30,23 @@ _TRAILING = [
     pa.field("schema_name", pa.string()),
     pa.field("schema_fingerprint", pa.string()),
     pa.field("truncated", pa.bool_()),
+    pa.field("decoding", pa.string()),
+    pa.field(
+        "_evidence",
+        pa.list_(
+            pa.struct(
+                [
+                    pa.field("field", pa.string()),
+                    pa.field("text", pa.string()),
+                    pa.field("start", pa.int64()),
+                    pa.field("end", pa.int64()),
+                    pa.field("page", pa.int32()),
+                    pa.field("origin", pa.string()),
+                    pa.field("note", pa.string()),
+                ]
+            )
+        ),
+    ),
 ]
 
 ERRORS_SCHEMA = pa.schema(
@@ -94,6 +113,8 @@ def rows_table(records: Iterable[Record], schema: SchemaInfo) -> pa.Table:
                 "schema_name": schema.name,
                 "schema_fingerprint": schema.fingerprint,
                 "truncated": p.truncated if p else None,
+                "decoding": p.decoding if p else None,
+                "_evidence": [asdict(e) for e in record.evidence],
             }
         )
         rows.append(row)

@@ -1,0 +1,112 @@
+"""Grounded decoding: a per-document grammar in which extractive fields can only be spans of the
+document text.
+
+The grammar (llguidance's Lark dialect) writes the same compact JSON as the JSON-Schema constraint,
+with one difference: where a field is extractive, the string between the quotes must be a
+substring of the document, cut at word boundaries (`%regex {"substring_chunks": ...}`). Chunks are
+JSON-escaped, so the answer stays valid JSON and decodes to the exact text. Dates and amounts are
+extractive too: the model copies them as printed, and `typed.py` parses them afterwards.
+Abstractive fields (choices, booleans, free phrases) keep an ordinary bounded constraint.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from extractor.extract.constraint import DEFAULT_MAX_ITEMS, DEFAULT_MAX_STRING
+from extractor.schema import FieldSpec, SchemaInfo
+
+# Numbers (with their separators: "1,234.56" is one chunk, so a span cannot start inside it), words,
+# runs of whitespace, and single other characters: spans start and end on these boundaries.
+_CHUNK = re.compile(r"\d+(?:[.,]\d+)*|\w+|\s+|[^\w\s]")
+PRINTED_MAX = 60  # characters of a printed date or amount
+# One JSON string character ("/" left out of the escapes: it would end the Lark /regex/).
+_JSON_CHAR = r'(\\(["\\bfnrt]|u[a-fA-F0-9]{4})|[^"\\\x00-\x1F\x7F])'
+
+
+def text_chunks(text: str) -> list[str]:
+    return [json.dumps(chunk, ensure_ascii=False)[1:-1] for chunk in _CHUNK.findall(text)]
+
+
+def grounded_grammar(schema: SchemaInfo, text: str) -> str:
+    """The Lark grammar for one document."""
+    builder = _Builder()
+    root = builder.object(schema.fields)
+    lines = [f"start: {root}", *builder.rules]
+    substring = json.dumps({"substring_chunks": text_chunks(text)}, ensure_ascii=False)
+    lines.append(f"SPAN: %regex {substring}")
+    for length in sorted(builder.span_lengths):
+        lines.append(f"SPAN{length}: SPAN & /(?s:.{{1,{length}}})/")
+    if builder.printed:  # dates and amounts: no escapes (so no line breaks), and at least one digit
+        lines.append(f"PRINTED: SPAN & /[^\\\\]{{1,{PRINTED_MAX}}}/ & /.*[0-9].*/")
+    for length in sorted(builder.string_lengths):
+        lines.append(f'STRING{length}: /"{_JSON_CHAR}{{0,{length}}}"/')
+    return "\n".join(lines) + "\n"
+
+
+def _literal(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a Lark string literal is a JSON string literal
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.rules: list[str] = []
+        self.span_lengths: set[int] = set()
+        self.string_lengths: set[int] = set()
+        self.printed = False
+        self._count = 0
+
+    def _rule(self, body: str) -> str:
+        self._count += 1
+        name = f"r{self._count}"
+        self.rules.append(f"{name}: {body}")
+        return name
+
+    def object(self, fields: tuple[FieldSpec, ...]) -> str:
+        parts = []
+        for i, spec in enumerate(fields):
+            key = ("" if i == 0 else ", ") + json.dumps(spec.name) + ": "
+            parts.append(f"{_literal(key)} {self.field(spec)}")
+        return self._rule(f'"{{" {" ".join(parts)} "}}"')
+
+    def field(self, spec: FieldSpec) -> str:
+        body = self.value(spec)
+        return self._rule(f'{body} | "null"') if spec.nullable else body
+
+    def value(self, spec: FieldSpec) -> str:
+        kind = spec.kind
+        if kind == "object":
+            return self.object(spec.fields)
+        if kind == "list":
+            assert spec.item is not None
+            item = self.field(spec.item)
+            most = spec.max_length or DEFAULT_MAX_ITEMS
+            more = f' (", " {item}){{0,{most - 1}}}' if most > 1 else ""
+            return self._rule(f'"[" ({item}{more})? "]"')
+        if kind == "choice":
+            return self._rule(" | ".join(_literal(json.dumps(c)) for c in spec.choices))
+        if kind == "boolean":
+            return self._rule('"true" | "false"')
+        if spec.extractive and kind == "string":
+            length = spec.max_length or DEFAULT_MAX_STRING
+            self.span_lengths.add(length)
+            return self._rule(f'"\\"" SPAN{length} "\\""')
+        if spec.extractive:
+            self.printed = True
+            return self._rule('"\\"" PRINTED "\\""')
+        if kind == "string":
+            length = spec.max_length or DEFAULT_MAX_STRING
+            self.string_lengths.add(length)
+            return f"STRING{length}"
+        # Abstractive dates and numbers: written in canonical form, as under the JSON-Schema constraint.
+        return _CANONICAL[kind]
+
+
+_CANONICAL = {
+    "integer": r"/-?(0|[1-9][0-9]{0,17})/",
+    "number": r'/"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,6})?"/',
+    "decimal": r'/"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,6})?"/',
+    "date": r'/"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"/',
+    "datetime": r'/"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?"/',
+}

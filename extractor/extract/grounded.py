@@ -1,0 +1,58 @@
+"""After grounded decoding: turn each extractive value (a span of the document) into its typed value,
+and record where in the document it came from.
+
+Every extractive value is a substring of the prompt text by construction, so its offsets are found
+by a plain search (the first occurrence) and its page follows from the Document's page spans.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from extractor.extract.typed import date_order, parse_printed
+from extractor.schema import FieldSpec
+from extractor.types import Document, Evidence
+
+
+def resolve(
+    answer: dict[str, Any], fields: tuple[FieldSpec, ...], doc: Document, text: str
+) -> tuple[dict[str, Any], list[Evidence]]:
+    """(values ready for validation, evidence for each extractive value)."""
+    resolver = _Resolver(doc, text)
+    return resolver.object(answer, fields, ""), resolver.evidence
+
+
+class _Resolver:
+    def __init__(self, doc: Document, text: str) -> None:
+        self.doc = doc
+        self.text = text
+        self.order = date_order(text)
+        self.evidence: list[Evidence] = []
+
+    def object(self, data: dict[str, Any], fields: tuple[FieldSpec, ...], prefix: str) -> dict[str, Any]:
+        return {f.name: self.value(data.get(f.name), f, f"{prefix}{f.name}") for f in fields}
+
+    def value(self, value: Any, spec: FieldSpec, path: str) -> Any:
+        if value is None:
+            return None
+        if spec.kind == "list" and spec.item is not None:
+            return [self.value(v, spec.item, f"{path}[{i}]") for i, v in enumerate(value)]
+        if spec.kind == "object":
+            return self.object(value, spec.fields, f"{path}.")
+        if not spec.extractive or not isinstance(value, str):
+            return value
+        typed, note = parse_printed(spec, value, self.order)
+        start = self.text.find(value)
+        page = self.doc.page_at(start) if start >= 0 else None
+        self.evidence.append(
+            Evidence(
+                field=path,
+                text=value,
+                start=start,
+                end=start + len(value) if start >= 0 else -1,
+                page=page.number if page else None,
+                origin=page.origin if page else "",
+                note=note,
+            )
+        )
+        return typed

@@ -1,0 +1,156 @@
+"""Grounded decoding: extractive values can only be spans of the document."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel, Field
+
+from extractor.config import RunConfig
+from extractor.extract.grammar import grounded_grammar
+from extractor.extract.typed import date_order, parse_printed
+from extractor.pipeline import run
+from extractor.schema import FieldSpec, load_schema
+from tests.small_schema import Small
+
+
+class Spans(BaseModel):
+    """Required extractive strings, so even a random model must copy something."""
+
+    title: str = Field(max_length=30)
+    ref: str = Field(max_length=12)
+    words: list[str] = Field(default_factory=list, max_length=3)
+    total: Decimal | None = Field(None, max_digits=8, decimal_places=2)
+    kind: Literal["a", "b"] = "a"
+
+
+WORDS = [
+    "Invoice",
+    "INV-7",
+    "total",
+    "12.50",
+    "EUR",
+    "2024-01-05",
+    "due",
+    "Acme",
+    "Ltd",
+    "ref",
+    "x",
+    "—",
+    '"quoted"',
+    "back\\slash",
+    "ünïcode",
+    "tab\there",
+    "3",
+    "pens",
+    "a",
+    "b",
+]
+
+
+def _random_docs(tmp_path: Path, count: int, seed: int) -> list[Path]:
+    rng = random.Random(seed)
+    paths = []
+    for i in range(count):
+        lines = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 8))) for _ in range(rng.randint(1, 6))]
+        path = tmp_path / f"doc{i}.txt"
+        path.write_text("\n".join(lines), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def test_random_model_only_ever_copies_spans(tiny_engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    paths = _random_docs(tmp_path, 12, seed=3)
+    config = RunConfig(decoding="grounded", batch_size=4, max_new_tokens=700, max_input_tokens=200)
+    result = run(paths, load_schema(Spans), tiny_engine, config)
+    assert all(r.ok for r in result.records), [r.error for r in result.records if not r.ok]
+    spans = 0
+    for record in result.records:
+        text = Path(record.source).read_text(encoding="utf-8")
+        assert record.provenance is not None and record.provenance.decoding == "grounded"
+        for ev in record.evidence:
+            assert ev.text and ev.text in text, (ev, text)
+            assert text[ev.start : ev.end] == ev.text  # offsets point at that exact text
+            spans += 1
+        assert record.data is not None
+        flat = " ".join(text.split())
+        for value in [record.data["title"], record.data["ref"], *record.data["words"]]:
+            assert " ".join(value.split()) in flat
+        assert record.data["kind"] in ("a", "b")  # abstractive fields keep their ordinary constraint
+    assert spans >= 2 * len(paths)
+
+
+def test_null_only_for_optional_fields() -> None:
+    grammar = grounded_grammar(load_schema(Small), "some text")
+    kind_rule = next(line for line in grammar.splitlines() if '"\\"a\\""' in line)
+    assert "null" not in kind_rule  # `kind` is required: no null alternative
+    assert sum('| "null"' in line for line in grammar.splitlines()) >= 5
+
+
+@pytest.mark.parametrize(
+    ("kind", "printed", "order", "expected"),
+    [
+        ("date", "2024-03-01", "DMY", dt.date(2024, 3, 1)),
+        ("date", "01/03/2024", "DMY", dt.date(2024, 3, 1)),
+        ("date", "03/01/2024", "MDY", dt.date(2024, 3, 1)),
+        ("date", "1. März 2024", "DMY", dt.date(2024, 3, 1)),
+        ("date", "1 mars 2024", "DMY", dt.date(2024, 3, 1)),
+        ("date", "March 1, 2024", "DMY", dt.date(2024, 3, 1)),
+        ("date", "15.02.2024", "DMY", dt.date(2024, 2, 15)),
+        ("decimal", "1,234.56", "DMY", Decimal("1234.56")),
+        ("decimal", "1.234,56", "DMY", Decimal("1234.56")),
+        ("decimal", "1 234,56 EUR", "DMY", Decimal("1234.56")),
+        ("decimal", "€ 12,5", "DMY", Decimal("12.50")),
+        ("integer", "42", "DMY", 42),
+    ],
+)
+def test_printed_values_are_typed_by_locale(kind: str, printed: str, order: str, expected: object) -> None:
+    spec = FieldSpec("x", kind, decimal_places=2 if kind == "decimal" else None, extractive=True)  # type: ignore[arg-type]
+    assert parse_printed(spec, printed, order) == (expected, "")
+
+
+def test_unparseable_printed_value_is_null_with_a_reason() -> None:
+    value, note = parse_printed(FieldSpec("d", "date", extractive=True), "Acme Ltd", "DMY")
+    assert value is None and "not a date" in note
+    value, note = parse_printed(FieldSpec("n", "integer", extractive=True), "2.5", "DMY")
+    assert value is None and "whole number" in note
+
+
+def test_date_order_is_read_off_the_document() -> None:
+    assert date_order("Date: 25/03/2024, due 04/05/2024") == "DMY"
+    assert date_order("Date: 03/25/2024") == "MDY"
+    assert date_order("no numeric dates") == "DMY"
+
+
+def test_printed_answers_become_typed_rows_with_evidence(tmp_path: Path) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    from extractor.engines.fake import FakeEngine
+
+    text = "Rechnung INV-9 vom 05.03.2024\nGesamtbetrag 1.234,56 EUR\nFällig: bald"
+    (tmp_path / "inv.txt").write_text(text)
+    answer = {"invoice_number": "INV-9", "issuer": None, "recipient": None, "invoice_date": "05.03.2024",
+              "due_date": "bald", "currency": "EUR", "subtotal": None, "tax": None, "total": "1.234,56",
+              "line_items": []}
+    engine = FakeEngine([json.dumps(answer)])
+    result = run([tmp_path], load_schema("invoice"), engine, RunConfig(decoding="grounded"))
+    (record,) = result.records
+    assert record.ok and record.data is not None
+    assert record.data["invoice_date"] == dt.date(2024, 3, 5) and record.data["total"] == Decimal("1234.56")
+    assert record.data["due_date"] is None  # "bald" is no date: null, with the reason kept
+    evidence = {e.field: e for e in record.evidence}
+    assert evidence["due_date"].note == "not a date: 'bald'"
+    assert evidence["total"].text == "1.234,56"
+    assert text[evidence["total"].start : evidence["total"].end] == "1.234,56"
+    assert engine.constraints[0].lark is not None and "substring_chunks" in engine.constraints[0].lark
+    written = result.write(tmp_path / "out")
+    row = pq.read_table(written.rows_path).to_pylist()[0]
+    assert row["decoding"] == "grounded"
+    assert {e["field"]: e["text"] for e in row["_evidence"]}["invoice_number"] == "INV-9"
