@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+from extractor.synth.invoice import WORDS
 from extractor.synth.render import email_message, html_pdf
 
 __all__ = ["InvoiceSpec", "email_message", "html_pdf", "invoice_html", "invoice_pdf", "report_pages"]
@@ -36,57 +37,8 @@ class InvoiceSpec:
     extra_pages: list[str] = field(default_factory=list)  # HTML of pages appended after the invoice
 
 
-_WORDS = {
-    "en": dict(
-        title="INVOICE",
-        number="Invoice No.",
-        date="Invoice date",
-        due="Due date",
-        bill_to="Bill to",
-        desc="Description",
-        qty="Qty",
-        unit="Unit price",
-        amount="Amount",
-        subtotal="Subtotal",
-        tax="VAT",
-        total="Total due",
-        po="PO number",
-    ),
-    "fr": dict(
-        title="FACTURE",
-        number="Facture n°",
-        date="Date de facture",
-        due="Échéance",
-        bill_to="Facturé à",
-        desc="Désignation",
-        qty="Qté",
-        unit="Prix unitaire",
-        amount="Montant",
-        subtotal="Total HT",
-        tax="TVA",
-        total="Total TTC",
-        po="Bon de commande",
-    ),
-    "de": dict(
-        title="RECHNUNG",
-        number="Rechnungsnummer",
-        date="Rechnungsdatum",
-        due="Fällig am",
-        bill_to="Rechnungsempfänger",
-        desc="Beschreibung",
-        qty="Menge",
-        unit="Einzelpreis",
-        amount="Betrag",
-        subtotal="Zwischensumme",
-        tax="MwSt.",
-        total="Gesamtbetrag",
-        po="Bestellnummer",
-    ),
-}
-
-
 def invoice_html(spec: InvoiceSpec) -> str:
-    w = _WORDS[spec.language]
+    w = WORDS[spec.language]
     e = html.escape
     rows = "".join(
         f"<tr><td>{e(d)}</td><td class='right'>{e(q)}</td><td class='right'>{e(u)}</td>"
