@@ -136,9 +136,18 @@ def test_printed_answers_become_typed_rows_with_evidence(tmp_path: Path) -> None
 
     text = "Rechnung INV-9 vom 05.03.2024\nGesamtbetrag 1.234,56 EUR\nFällig: bald"
     (tmp_path / "inv.txt").write_text(text)
-    answer = {"invoice_number": "INV-9", "issuer": None, "recipient": None, "invoice_date": "05.03.2024",
-              "due_date": "bald", "currency": "EUR", "subtotal": None, "tax": None, "total": "1.234,56",
-              "line_items": []}
+    answer = {
+        "invoice_number": "INV-9",
+        "issuer": None,
+        "recipient": None,
+        "invoice_date": "05.03.2024",
+        "due_date": "bald",
+        "currency": "EUR",
+        "subtotal": None,
+        "tax": None,
+        "total": "1.234,56",
+        "line_items": [],
+    }
     engine = FakeEngine([json.dumps(answer)])
     result = run([tmp_path], load_schema("invoice"), engine, RunConfig(decoding="grounded"))
     (record,) = result.records

@@ -12,6 +12,9 @@ job fully offline.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import re
 from dataclasses import dataclass
 from email import policy
@@ -118,7 +121,7 @@ def _emit(
     metadata["from_addresses"] = [a for _, a in getaddresses([headers.get("from", "")]) if a]
     parsed, skipped = [], []
     for attachment in attachments:
-        reason = _attach(attachment, out, budget, depth, origin)
+        reason = _attach(attachment, out, budget, depth, origin, skipped)
         (skipped if reason else parsed).append(f"{attachment.name}: {reason}" if reason else attachment.name)
     metadata["attachments"] = parsed
     if skipped:
@@ -126,8 +129,9 @@ def _emit(
     return metadata
 
 
-def _attach(att: _Attachment, out: TextBuilder, budget: _Budget, depth: int, origin: str) -> str:
-    """Parse one attachment into `out`. Returns '' on success, else why it was left out."""
+def _attach(att: _Attachment, out: TextBuilder, budget: _Budget, depth: int, origin: str, skipped: list[str]) -> str:
+    """Parse one attachment into `out`. Returns '' on success, else why it was left out; what a
+    nested message left out is added to `skipped`, so no limit hit deep down goes unrecorded."""
     kind = _attachment_kind(att)
     if kind is None:
         return f"unsupported type {att.content_type}"
@@ -143,10 +147,9 @@ def _attach(att: _Attachment, out: TextBuilder, budget: _Budget, depth: int, ori
             from extractor.parse.pdf import parse_pdf
 
             parse_pdf(att.data, scratch, budget.limits, origin=label)
-        elif kind == "eml":
-            _eml(att.data, scratch, budget, depth + 1, origin=label + "/")
-        elif kind == "msg":
-            _msg(att.data, scratch, budget, depth + 1, origin=label + "/")
+        elif kind in ("eml", "msg"):
+            nested = (_eml if kind == "eml" else _msg)(att.data, scratch, budget, depth + 1, origin=label + "/")
+            skipped.extend(f"{att.name}/{note}" for note in nested.get("skipped_attachments", []))
         else:
             text = _decode(att.data, None, f"attachment {att.name}")
             scratch.add(html_to_text(text) if kind == "html" else text)
@@ -189,6 +192,10 @@ def _eml_attachment(part: EmailMessage) -> _Attachment:
     if part.get_content_type() == "message/rfc822":
         inner = part.get_payload(0) if part.is_multipart() else part.get_content()
         data = inner.as_bytes(policy=policy.default) if isinstance(inner, EmailMessage) else b""
+        if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
+            # RFC 2046 forbids it, mailers do it anyway: the "message" is base64 text to decode first.
+            with contextlib.suppress(binascii.Error):
+                data = base64.b64decode(data, validate=False)
     else:
         data = part.get_payload(decode=True) or b""
     return _Attachment(name, part.get_content_type(), data)

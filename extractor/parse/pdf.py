@@ -26,6 +26,9 @@ def parse_pdf(data: bytes, out: TextBuilder, limits: ParseLimits, origin: str = 
     except (pymupdf.FileDataError, RuntimeError) as exc:
         raise CorruptInput(f"not a readable PDF ({exc})") from exc
     with doc:
+        if not doc.is_pdf:  # PyMuPDF sniffs content and would happily render HTML or XPS named .pdf
+            found = (doc.metadata or {}).get("format") or "another format"
+            raise CorruptInput(f"not a PDF: the content is {found}")
         if doc.needs_pass:
             raise EncryptedInput("PDF is password-protected")
         if doc.page_count > limits.max_pages:
