@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -29,16 +29,11 @@ stdout = Console()
 EXIT_OK, EXIT_SOME_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
-def _default_decoding() -> str:
+def _default(name: str) -> Any:
+    """The RunConfig default, so the CLI and the API cannot disagree."""
     from extractor.config import RunConfig
 
-    return str(RunConfig.model_fields["decoding"].default)
-
-
-def _default(name: str) -> int:
-    from extractor.config import RunConfig
-
-    return int(RunConfig.model_fields[name].default)
+    return RunConfig.model_fields[name].default
 
 
 @app.command("run")
@@ -56,7 +51,7 @@ def run_command(
     ),
     decoding: Annotated[
         str, typer.Option(help="json: schema-constrained; grounded: extractive fields copy spans of the document.")
-    ] = _default_decoding(),
+    ] = _default("decoding"),
     show: Annotated[bool, typer.Option("--show", help="Print the extracted rows and errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -76,15 +71,18 @@ def run_command(
         with console.status("loading model..."):
             engine = engine_class("transformers")(model)
 
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("ok {task.fields[ok]} · failed {task.fields[failed]}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=quiet,
-    ) as progress:
+    with (
+        _config_errors(),
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("ok {task.fields[ok]} · failed {task.fields[failed]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=quiet,
+        ) as progress,
+    ):
         task = progress.add_task(f"extracting {schema_info.name}", total=len(discovery), ok=0, failed=0)
         counts = {"ok": 0, "failed": 0}
 

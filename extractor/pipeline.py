@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from extractor.config import RunConfig
 from extractor.engines.base import Engine
 from extractor.errors import DocumentError, MissingInput
-from extractor.extract import extract_batch
+from extractor.extract import document_budget, extract_batch
 from extractor.parse import parse_file
 from extractor.schema import SchemaInfo
 from extractor.sink import WrittenTables, errors_table, rows_table, write_tables
@@ -127,6 +127,7 @@ def run(
     `inputs` may be an already expanded `Discovery` (e.g. the CLI sizes its progress bar first).
     """
     config = config or RunConfig()
+    document_budget(engine, schema, config)  # a configuration that cannot work fails before any document is read
     started = time.perf_counter()
     result = RunResult(schema=schema, model_id=engine.model_id)
 
