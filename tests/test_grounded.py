@@ -163,3 +163,34 @@ def test_printed_answers_become_typed_rows_with_evidence(tmp_path: Path) -> None
     row = pq.read_table(written.rows_path).to_pylist()[0]
     assert row["decoding"] == "grounded"
     assert {e["field"]: e["text"] for e in row["_evidence"]}["invoice_number"] == "INV-9"
+
+
+class Amounts(BaseModel):
+    total: Decimal | None = Field(None, max_digits=10, decimal_places=2)
+    day: dt.date | None = None
+    name: str | None = Field(None, max_length=30)
+
+
+@pytest.mark.parametrize(
+    ("answer", "allowed"),
+    [
+        ('{"total": "1,234.56 EUR", "day": "March 5, 2024", "name": "Acme Ltd."}', True),
+        ('{"total": "1,234.56", "day": "2024-03-05", "name": "ref C31298"}', True),
+        ('{"total": ", 1", "day": null, "name": null}', False),  # a separator is no amount
+        ('{"total": "C31298", "day": null, "name": null}', False),  # nor is a reference with digits in it
+        ('{"total": "234.56", "day": null, "name": null}', False),  # numbers are atomic: no cutting into one
+        ('{"total": null, "day": "March", "name": null}', False),  # a date holds a digit
+        ('{"total": null, "day": null, "name": " Acme"}', False),  # a span starts on a word
+        ('{"total": null, "day": null, "name": "Acme Inc"}', False),  # not in the document
+    ],
+)
+def test_grammar_admits_only_well_cut_spans(tiny_engine, answer: str, allowed: bool) -> None:  # type: ignore[no-untyped-def]
+    import llguidance
+
+    text = "Invoice from Acme Ltd. dated March 5, 2024 (2024-03-05), ref C31298. Total: 1,234.56 EUR"
+    grammar = llguidance.LLMatcher.grammar_from_lark(grounded_grammar(load_schema(Amounts), text))
+    matcher = llguidance.LLMatcher(tiny_engine._ll_tokenizer, grammar, log_level=0)
+    ids = tiny_engine.tokenizer(answer, add_special_tokens=False).input_ids
+    for token in ids:
+        matcher.consume_token(token)
+    assert (not matcher.is_error() and matcher.is_accepting()) is allowed

@@ -36,10 +36,16 @@ def grounded_grammar(schema: SchemaInfo, text: str) -> str:
     lines = [f"start: {root}", *builder.rules]
     substring = json.dumps({"substring_chunks": text_chunks(text)}, ensure_ascii=False)
     lines.append(f"SPAN: %regex {substring}")
+    # A span starts on a word, not on a space or a separator, and does not end in a space.
     for length in sorted(builder.span_lengths):
-        lines.append(f"SPAN{length}: SPAN & /(?s:.{{1,{length}}})/")
-    if builder.printed:  # dates and amounts: no escapes (so no line breaks), and at least one digit
-        lines.append(f"PRINTED: SPAN & /[^\\\\]{{1,{PRINTED_MAX}}}/ & /.*[0-9].*/")
+        lines.append(f"SPAN{length}: SPAN & /.{{1,{length}}}/ & /[^ ,.;:\\\\](.*[^ ])?/")
+    # Dates and amounts: one line (no escapes), at least one digit; an amount starts with a digit, a
+    # sign or a currency symbol, so ", 1" or ".5" or "C31298" cannot pass for one.
+    printed = f"SPAN & /[^\\\\]{{1,{PRINTED_MAX}}}/ & /.*[0-9].*/"
+    if "date" in builder.printed:
+        lines.append(f"DATE: {printed} & /\\w(.*\\w)?/")
+    if "amount" in builder.printed:
+        lines.append(f"AMOUNT: {printed} & /[0-9€$£¥+\\-](.*[0-9A-Za-z€$£¥])?/")
     for length in sorted(builder.string_lengths):
         lines.append(f'STRING{length}: /"{_JSON_CHAR}{{0,{length}}}"/')
     return "\n".join(lines) + "\n"
@@ -54,7 +60,7 @@ class _Builder:
         self.rules: list[str] = []
         self.span_lengths: set[int] = set()
         self.string_lengths: set[int] = set()
-        self.printed = False
+        self.printed: set[str] = set()
         self._count = 0
 
     def _rule(self, body: str) -> str:
@@ -93,8 +99,9 @@ class _Builder:
             self.span_lengths.add(length)
             return self._rule(f'"\\"" SPAN{length} "\\""')
         if spec.extractive:
-            self.printed = True
-            return self._rule('"\\"" PRINTED "\\""')
+            terminal = "DATE" if kind in ("date", "datetime") else "AMOUNT"
+            self.printed.add(terminal.lower())
+            return self._rule(f'"\\"" {terminal} "\\""')
         if kind == "string":
             length = spec.max_length or DEFAULT_MAX_STRING
             self.string_lengths.add(length)
