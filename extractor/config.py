@@ -28,8 +28,11 @@ class RunConfig(BaseModel):
     max_new_tokens: int = Field(1024, gt=0, description="token budget for one answer")
     limits: ParseLimits = ParseLimits()
     on_error: Literal["record", "raise"] = "record"
+    # Grounded is the default because it won on the held-out test families of all three shipped
+    # schemas (bench/results/zero-shot-grounded: macro F1 invoice 0.251 -> 0.397, customer_email
+    # 0.240 -> 0.269, project_report 0.498 -> 0.697).
     decoding: Literal["json", "grounded"] = Field(
-        "json",
+        "grounded",
         description="json: answers held to the schema's JSON Schema; grounded: extractive fields may only "
         "copy spans of the document (dates and amounts as printed, then parsed)",
     )

@@ -57,8 +57,7 @@ def test_pipeline_with_a_real_engine_writes_valid_rows(tiny_engine, tmp_path: Pa
         RunConfig(batch_size=2, max_new_tokens=BUDGET, max_input_tokens=200),
     )
     assert [r.status for r in result.records].count(Status.OK) == 3
-    rows = result.rows()
-    for row in rows.to_dict("records"):
+    for row in result.rows_table().to_pylist():
         Small.model_validate({k: row[k] for k in Small.model_fields})
     assert result.errors()["error_type"].tolist() == ["CorruptInput"]
     assert all(r.provenance and r.provenance.model_id == tiny_engine.model_id for r in result.records)

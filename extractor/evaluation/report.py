@@ -111,24 +111,29 @@ def _compare_chart(ev: Evaluation, baseline: Evaluation, path: Path) -> None:
         [x - width / 2 for x in xs],
         [baseline.scores.fields[n].f1 if n in baseline.scores.fields else 0 for n in names],
         width,
-        label=f"baseline ({baseline.predictions.parent.name})",
+        label=f"baseline: {_run_name(baseline)}",
         color="#aaaaaa",
     )
     ax.bar(
         [x + width / 2 for x in xs],
         [ev.scores.fields[n].f1 for n in names],
         width,
-        label=f"this run ({ev.predictions.parent.name})",
+        label=f"this run: {_run_name(ev)}",
         color="#3b7dd8",
     )
     ax.set_xticks(list(xs), names, rotation=35, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("F1")
-    ax.legend()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=2, fontsize=8, frameon=False)
     ax.set_title(f"{ev.schema.name}: per-field F1, two runs")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _run_name(ev: Evaluation) -> str:
+    """The run's output folder, e.g. 'zero-shot-json/invoice'."""
+    return "/".join(ev.predictions.resolve().parts[-3:-1])
 
 
 def _pyplot():  # type: ignore[no-untyped-def]
