@@ -22,8 +22,13 @@ LOAD = "from extractor.engines.transformers import TransformersEngine; Transform
 
 def timed_load(cache: str) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", LOAD], check=True, env={**os.environ, "EXTRACTOR_CACHE_DIR": cache},
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-c", LOAD],
+        check=True,
+        env={**os.environ, "EXTRACTOR_CACHE_DIR": cache},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
