@@ -110,11 +110,19 @@ class JsonListScanner:
 class RepeatedItemGuard:
     """A transformers logits processor (call signature `(input_ids, scores) -> scores`)."""
 
-    def __init__(self, token_strings: list[str], prompt_length: int, eos_token_id: int | None):
+    def __init__(
+        self, token_strings: list[str], prompt_length: int, eos_token_id: int | None, comma_tokens: Any = None
+    ):
         import torch
 
         self.token_strings = token_strings
-        self.comma_tokens = torch.tensor(["," in s for s in token_strings], dtype=torch.bool)
+        # Tokens holding a comma: the only ones that can continue a list. The engine passes its cached
+        # mask so it is not rebuilt over the whole vocabulary for every batch.
+        self.comma_tokens = (
+            comma_tokens
+            if comma_tokens is not None
+            else torch.tensor(["," in s for s in token_strings], dtype=torch.bool)
+        )
         self.prompt_length = prompt_length
         self.eos_token_id = eos_token_id
         self.scanners: list[JsonListScanner] = []

@@ -79,7 +79,7 @@ class TransformersEngine:
         ).to(self.device)
         prompt_length = inputs["input_ids"].shape[1]
         grammar = GrammarProcessor(self._ll_tokenizer, [self._grammar(c) for c in constraints], prompt_length)
-        guard = RepeatedItemGuard(self._token_strings, prompt_length, self.tokenizer.eos_token_id)
+        guard = RepeatedItemGuard(self._token_strings, prompt_length, self.tokenizer.eos_token_id, self._comma_tokens)
         with torch.inference_mode():
             output = self.model.generate(
                 **inputs,
@@ -136,6 +136,12 @@ class TransformersEngine:
         import llguidance.hf
 
         return llguidance.hf.from_tokenizer(self.tokenizer)
+
+    @functools.cached_property
+    def _comma_tokens(self) -> Any:
+        import torch
+
+        return torch.tensor(["," in s for s in self._token_strings], dtype=torch.bool)
 
     @functools.cached_property
     def _token_strings(self) -> list[str]:

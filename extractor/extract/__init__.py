@@ -94,6 +94,8 @@ def extract_batch(
             extract_s=per_doc_s,
         )
         evidence: list[Evidence] = []
+        data: dict[str, Any] | None = None
+        error: ErrorInfo | None = None
         try:
             answer = parse_answer(generation)
             if grounded:
@@ -102,26 +104,17 @@ def extract_batch(
         except ExtractionError as exc:
             if config.on_error == "raise":
                 raise
-            records.append(
-                Record(
-                    source=doc.source,
-                    status=Status.FAILED,
-                    doc_id=doc.doc_id,
-                    kind=doc.kind,
-                    error=ErrorInfo(Stage.VALIDATE, type(exc).__name__, str(exc)),
-                    provenance=provenance,
-                )
-            )
-            continue
+            error = ErrorInfo(Stage.VALIDATE, type(exc).__name__, str(exc))
         records.append(
             Record(
                 source=doc.source,
-                status=Status.OK,
+                status=Status.FAILED if error else Status.OK,
                 doc_id=doc.doc_id,
                 kind=doc.kind,
                 data=data,
+                error=error,
                 provenance=provenance,
-                evidence=tuple(evidence),
+                evidence=tuple(evidence) if error is None else (),
             )
         )
     return records
