@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from extractor.config import RunConfig
 from extractor.engines.base import Engine, engine_class
+from extractor.engines.model_store import model_for
 from extractor.pipeline import OnRecord, RunResult, run
 from extractor.schema import SchemaInfo, load_schema
 
@@ -22,7 +23,7 @@ PathLike = str | os.PathLike[str]
 class Extractor:
     """Keeps a model loaded across calls.
 
-    >>> ex = Extractor(schema="invoice")            # the embedded model
+    >>> ex = Extractor(schema="invoice")            # the shipped invoice adapter on the embedded model
     >>> result = ex.run(["inbox/"])                 # RunResult: .rows(), .errors(), .write(dir)
     >>> df = ex.extract(["a.pdf", "b.eml"])         # DataFrame; df.attrs["errors"] holds failures
     """
@@ -38,6 +39,8 @@ class Extractor:
         self.schema = schema if isinstance(schema, SchemaInfo) else load_schema(schema)
         self.config = config or RunConfig()
         if isinstance(engine, str):
+            if engine == "transformers":
+                model = model_for(model, self.schema.name, self.schema.fingerprint)
             engine = engine_class(engine)(None if model is None else os.fspath(model))
         self.engine: Engine = engine
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +30,12 @@ stdout = Console()
 EXIT_OK, EXIT_SOME_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
+def _ft_default(name: str) -> Any:
+    from extractor.finetune.config import FinetuneConfig
+
+    return FinetuneConfig.model_fields[name].default
+
+
 def _default(name: str) -> Any:
     """The RunConfig default, so the CLI and the API cannot disagree."""
     from extractor.config import RunConfig
@@ -41,7 +48,13 @@ def run_command(
     inputs: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or globs.")],
     schema: Annotated[str, typer.Option("--schema", "-s", help="Shipped name, file.py:Class or module:Class.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the Parquet tables.")],
-    model: Annotated[str | None, typer.Option(help="Local model folder or .gguf (default: embedded).")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Local model folder, .gguf, or fine-tuned adapter folder; 'embedded' for the bare embedded model "
+            "(default: the adapter shipped for the schema, else the embedded model).",
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Documents per generation batch.")] = _default("batch_size"),
     max_input_tokens: Annotated[int, typer.Option(min=65, help="Document tokens kept in the prompt.")] = _default(
         "max_input_tokens"
@@ -59,6 +72,7 @@ def run_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from extractor.engines.base import engine_class
+    from extractor.engines.model_store import model_for
     from extractor.pipeline import discover, run
     from extractor.schema import load_schema
 
@@ -69,7 +83,7 @@ def run_command(
         schema_info = load_schema(schema)
         discovery = discover(inputs)
         with console.status("loading model..."):
-            engine = engine_class("transformers")(model)
+            engine = engine_class("transformers")(model_for(model, schema_info.name, schema_info.fingerprint))
 
     with (
         _config_errors(),
@@ -184,6 +198,101 @@ def synth_command(
     )
 
 
+@app.command("finetune")
+def finetune_command(
+    schema: Annotated[str, typer.Option("--schema", "-s", help="The schema the adapter will serve.")],
+    train: Annotated[Path, typer.Option(help="labels.jsonl, or a folder holding one (its train split if split).")],
+    dev: Annotated[Path, typer.Option(help="Labels scored after each epoch (their dev split if split).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the adapter and its model card.")],
+    test: Annotated[Path | None, typer.Option(help="Labels to score the final adapter on (test split).")] = None,
+    model: Annotated[str | None, typer.Option(help="Base model folder or .gguf (default: embedded).")] = None,
+    rank: Annotated[int, typer.Option(min=1)] = _ft_default("rank"),
+    alpha: Annotated[int, typer.Option(min=1)] = _ft_default("alpha"),
+    dropout: Annotated[float, typer.Option(min=0.0, max=0.99)] = _ft_default("dropout"),
+    target_modules: Annotated[str, typer.Option(help="Comma-separated module names.")] = ",".join(
+        _ft_default("target_modules")
+    ),
+    learning_rate: Annotated[float, typer.Option("--lr", min=0.0)] = _ft_default("learning_rate"),
+    epochs: Annotated[int, typer.Option(min=1)] = _ft_default("epochs"),
+    batch_size: Annotated[int, typer.Option(min=1)] = _ft_default("batch_size"),
+    max_seq_len: Annotated[int, typer.Option(min=128)] = _ft_default("max_seq_len"),
+    seed: Annotated[int, typer.Option(help="Same seed and data, same adapter.")] = _ft_default("seed"),
+    decoding: Annotated[str, typer.Option(help="The decoding the adapter is trained for.")] = _ft_default("decoding"),
+    patience: Annotated[int, typer.Option(min=0, help="Stop after this many epochs without a better dev F1.")] = (
+        _ft_default("patience")
+    ),
+    dev_limit: Annotated[int, typer.Option(min=0, help="Dev documents scored per epoch (0: all).")] = _ft_default(
+        "dev_limit"
+    ),
+    reproduce: Annotated[str, typer.Option(help="Command recorded on the card to rebuild this adapter.")] = "",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Fine-tune a LoRA adapter for SCHEMA; an interrupted run resumes when rerun with the same settings."""
+    import shlex
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from extractor.finetune import FinetuneConfig, finetune
+
+    with _config_errors():
+        config = _validated(
+            FinetuneConfig,
+            rank=rank,
+            alpha=alpha,
+            dropout=dropout,
+            target_modules=tuple(m.strip() for m in target_modules.split(",") if m.strip()),
+            learning_rate=learning_rate,
+            epochs=epochs,
+            batch_size=batch_size,
+            max_seq_len=max_seq_len,
+            seed=seed,
+            decoding=decoding,
+            patience=patience,
+            dev_limit=dev_limit,
+        )
+    command = "extractor " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("step {task.completed}/{task.total} · loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with _config_errors(), Progress(*columns, console=console) as bar:
+        task = bar.add_task("loading", total=None, loss="–")
+
+        def on_progress(p) -> None:  # type: ignore[no-untyped-def]
+            what = f"epoch {p.epoch + 1}" if p.phase == "train" else f"epoch {p.epoch + 1}: scoring dev"
+            bar.update(task, description=what, total=p.total_steps, completed=p.step, loss=f"{p.loss:.4f}")
+
+        card = finetune(
+            schema,
+            train,
+            dev,
+            out,
+            model=model,
+            test=test,
+            config=config,
+            device=device,
+            command=command,
+            reproduce=reproduce,
+            on_progress=on_progress,
+        )
+    training = card["training"]
+    for h in training["history"]:
+        stdout.print(
+            f"epoch {h['epoch']}: train loss {h['train_loss']:.4f} · dev micro F1 {h['dev_micro_f1']:.3f} "
+            f"· macro F1 {h['dev_macro_f1']:.3f}"
+        )
+    if "test" in card:
+        t = card["test"]
+        stdout.print(f"test: micro F1 {t['micro_f1']:.3f} · macro F1 {t['macro_f1']:.3f} ({t['documents']} documents)")
+    stdout.print(
+        f"adapter (best epoch {training['best_epoch']}) and card in {out} · {training['steps']} steps in "
+        f"{training['seconds']:.0f} s · use it with: extractor run DIR --schema {schema} --model {out}"
+    )
+
+
 @app.command("eval")
 def eval_command(
     predictions: Annotated[Path, typer.Argument(help="<schema>.parquet from `extractor run`, or its folder.")],
@@ -218,7 +327,7 @@ def eval_command(
     stdout.print(table)
     s = ev.scores
     stdout.print(
-        f"all fields correct: {s.all_correct_rate:.1%} · macro F1 {s.macro_f1:.3f} · "
+        f"all fields correct: {s.all_correct_rate:.1%} · macro F1 {s.macro_f1:.3f} · micro F1 {s.micro_f1:.3f} · "
         f"error rows {s.failed} · missing {s.missing} (both counted as misses)"
     )
     target = out or (ev.predictions.parent / "eval")
@@ -228,12 +337,16 @@ def eval_command(
 
 
 def _run_config(**options: object):  # type: ignore[no-untyped-def]
-    from pydantic import ValidationError
-
     from extractor.config import RunConfig
 
+    return _validated(RunConfig, **options)
+
+
+def _validated(model: type, **options: object):  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
     try:
-        return RunConfig(**options)  # type: ignore[arg-type]
+        return model(**options)
     except ValidationError as exc:
         raise ConfigError(str(exc)) from None
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from extractor.config import RunConfig
 from extractor.engines.base import Engine
-from extractor.errors import DocumentError, MissingInput
+from extractor.errors import ConfigError, DocumentError, MissingInput
 from extractor.extract import document_budget, extract_batch
 from extractor.parse import parse_file
 from extractor.schema import SchemaInfo
@@ -127,6 +127,7 @@ def run(
     `inputs` may be an already expanded `Discovery` (e.g. the CLI sizes its progress bar first).
     """
     config = config or RunConfig()
+    check_model_schema(engine, schema)
     document_budget(engine, schema, config)  # a configuration that cannot work fails before any document is read
     started = time.perf_counter()
     result = RunResult(schema=schema, model_id=engine.model_id)
@@ -167,6 +168,16 @@ def run(
     flush()
     result.elapsed_s = time.perf_counter() - started
     return result
+
+
+def check_model_schema(engine: Engine, schema: SchemaInfo) -> None:
+    """A fine-tuned model serves the schema it was trained for, in that exact version, or nothing."""
+    trained_for = getattr(engine, "schema_fingerprint", None)
+    if trained_for is not None and trained_for != schema.fingerprint:
+        raise ConfigError(
+            f"model {engine.model_id} was fine-tuned for a schema with fingerprint {trained_for}, not for "
+            f"{schema.name!r} (fingerprint {schema.fingerprint}); use its own schema, another model, or retrain"
+        )
 
 
 def _failed(source: str, stage: Stage, exc: Exception, schema: SchemaInfo, engine: Engine) -> Record:

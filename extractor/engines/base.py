@@ -37,6 +37,8 @@ class Constraint:
 class Engine(Protocol):
     model_id: str
     max_context_tokens: int
+    # The fingerprint of the schema a fine-tuned model was trained for; None when it serves any.
+    schema_fingerprint: str | None
 
     def generate(
         self, prompts: Sequence[Prompt], constraints: Sequence[Constraint], max_new_tokens: int

@@ -23,6 +23,7 @@ class FakeEngine:
         self.answers = deque(answers)
         self.respond = respond
         self.model_id = model_id
+        self.schema_fingerprint: str | None = None
         self.max_context_tokens = max_context_tokens
         self.prompts: list[Prompt] = []
         self.batch_sizes: list[int] = []

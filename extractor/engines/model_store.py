@@ -21,6 +21,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from extractor.errors import ConfigError, EngineError
 
@@ -49,12 +50,26 @@ def cache_dir() -> Path:
     return Path(root)
 
 
+EMBEDDED = "embedded"  # `--model embedded`: the bare embedded model, no shipped adapter
+ADAPTER_CONFIG = "adapter_config.json"
+SHIPPED_ADAPTERS = "extractor_models"  # the repository's models/ folder, installed as a package
+
+
 @dataclass(frozen=True)
 class ModelSource:
-    """A resolved model: a loadable folder, plus a stable id for provenance."""
+    """A resolved model: a loadable base folder, an optional LoRA adapter to merge into it, and a
+    stable id for provenance."""
 
     path: Path
     model_id: str
+    sha256: str = ""  # of the file the weights came from (GGUF), when known
+    adapter: Path | None = None
+    card: dict[str, Any] | None = None  # the adapter's model card
+
+    @property
+    def schema_fingerprint(self) -> str | None:
+        """The schema an adapter was trained for (None: any schema)."""
+        return self.card["schema"]["fingerprint"] if self.card else None
 
 
 def embedded_gguf() -> Path:
@@ -73,9 +88,11 @@ def embedded_gguf() -> Path:
 
 def resolve_model(model: str | os.PathLike[str] | None) -> ModelSource:
     """Turn `--model` (None = the embedded model) into a local folder transformers can load."""
-    if model is None:
+    if model is None or str(model) == EMBEDDED:
         return _from_gguf(embedded_gguf())
     path = Path(model).expanduser()
+    if path.is_dir() and (path / ADAPTER_CONFIG).is_file():
+        return _adapter(path)
     if path.is_file() and path.suffix.lower() == ".gguf":
         return _from_gguf(path)
     if path.is_dir() and (path / "config.json").is_file():
@@ -99,7 +116,69 @@ def _from_gguf(gguf: Path) -> ModelSource:
     model_id = f"{gguf.name}@{sha[:12]}"
     if not (target / "config.json").is_file():
         _convert_gguf(gguf, target)
-    return ModelSource(path=target, model_id=model_id)
+    return ModelSource(path=target, model_id=model_id, sha256=sha)
+
+
+def weights_sha256(source: ModelSource) -> str:
+    """SHA-256 of a base model's weights: the GGUF it came from, or its weight files in name order."""
+    if source.sha256:
+        return source.sha256
+    digest = hashlib.sha256()
+    for path in sorted(source.path.glob("*.safetensors")) or sorted(source.path.glob("*.bin")):
+        digest.update(bytes.fromhex(file_sha256(path)))
+    return digest.hexdigest()
+
+
+def _adapter(folder: Path) -> ModelSource:
+    from extractor.finetune.card import read_card
+
+    card = read_card(folder)
+    base_name = card["base"]["model"]
+    base = resolve_model(None if base_name == EMBEDDED else base_name)
+    if card["base"].get("sha256") and weights_sha256(base) != card["base"]["sha256"]:
+        raise ConfigError(
+            f"adapter {folder} was trained on base {card['base']['model_id']} (SHA-256 {card['base']['sha256'][:16]}), "
+            f"but {base_name!r} now resolves to different weights ({weights_sha256(base)[:16]})"
+        )
+    adapter_sha = file_sha256(folder / "adapter_model.safetensors")
+    model_id = f"{folder.name}@{adapter_sha[:12]}+{base.model_id}"
+    return ModelSource(path=base.path, model_id=model_id, sha256=base.sha256, adapter=folder, card=card)
+
+
+def model_for(model: str | os.PathLike[str] | None, schema_name: str, fingerprint: str) -> str | None:
+    """What `--model` means: the named model, else the adapter shipped for the schema, else the
+    embedded base (None)."""
+    if model is not None:
+        return os.fspath(model)
+    adapter = shipped_adapter(schema_name, fingerprint)
+    return str(adapter) if adapter is not None else None
+
+
+def shipped_adapter(schema_name: str, fingerprint: str) -> Path | None:
+    """The adapter shipped for a schema, if one was trained for this exact version of it."""
+    from extractor.finetune.card import read_card
+
+    spec = importlib.util.find_spec(SHIPPED_ADAPTERS)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(next(iter(spec.submodule_search_locations)))
+    for folder in sorted(root.iterdir()):
+        if not (folder / ADAPTER_CONFIG).is_file():
+            continue
+        card = read_card(folder)
+        if card["schema"]["name"] != schema_name:
+            continue
+        if card["schema"]["fingerprint"] == fingerprint:
+            return folder
+        log.warning(
+            "the shipped adapter %s was trained for another version of schema %r (fingerprint %s, now %s); "
+            "using the base model",
+            folder.name,
+            schema_name,
+            card["schema"]["fingerprint"],
+            fingerprint,
+        )
+    return None
 
 
 def _convert_gguf(gguf: Path, target: Path) -> None:

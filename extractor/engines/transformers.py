@@ -40,6 +40,7 @@ class TransformersEngine:
         hf_logging.disable_progress_bar()  # the CLI shows its own progress
         self.source = source or resolve_model(model)
         self.model_id = self.source.model_id
+        self.schema_fingerprint = self.source.schema_fingerprint
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
@@ -48,6 +49,8 @@ class TransformersEngine:
             self.model = AutoModelForCausalLM.from_pretrained(str(self.source.path), dtype=dtype)
         except (OSError, ValueError) as exc:
             raise EngineError(f"cannot load model from {self.source.path}: {exc}") from exc
+        if self.source.adapter is not None:
+            self.model = _merge_adapter(self.model, self.source.adapter)
         self.model.to(device).eval()
         self.device = device
         if self.tokenizer.pad_token is None:
@@ -114,6 +117,10 @@ class TransformersEngine:
             )
         return self._plain(prompt)
 
+    def prompt_ids(self, prompt: Prompt) -> list[int]:
+        """The token ids `generate` feeds the model for `prompt` (for building training examples)."""
+        return list(self.tokenizer(self.render(prompt), add_special_tokens=not self._has_chat_template)["input_ids"])
+
     @staticmethod
     def _plain(prompt: Prompt) -> str:
         # Models without a chat template get the messages as plain paragraphs.
@@ -146,6 +153,16 @@ class TransformersEngine:
     @functools.cached_property
     def _token_strings(self) -> list[str]:
         return self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
+
+
+def _merge_adapter(model: Any, adapter: Any) -> Any:
+    """Base + LoRA adapter, merged into plain weights: inference then costs what the base costs."""
+    from peft import PeftModel
+
+    try:
+        return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise EngineError(f"cannot apply adapter {adapter}: {exc}") from exc
 
 
 def _is_complete_json(text: str) -> bool:

@@ -17,7 +17,7 @@ from extractor.errors import ConfigError
 from extractor.evaluation.score import DEFAULT_TOLERANCE, Case, FieldScore, Scores, score
 from extractor.schema import SchemaInfo, load_schema
 
-__all__ = ["Case", "Evaluation", "FieldScore", "Scores", "evaluate", "load_labels", "score"]
+__all__ = ["Case", "Evaluation", "FieldScore", "Scores", "evaluate", "load_labels", "score", "score_rows"]
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,27 @@ def evaluate(
     rows = pq.read_table(rows_path).to_pylist()
     errors_path = rows_path.with_name(f"{schema_info.name}.errors.parquet")
     errors = pq.read_table(errors_path).to_pylist() if errors_path.is_file() else []
+    scores = score_rows(
+        rows, [e["source_path"] for e in errors], gold, labels_path.resolve().parent, schema_info, tolerance
+    )
+    return Evaluation(schema_info, rows_path, labels_path, split, scores)
+
+
+def score_rows(
+    rows: list[dict[str, Any]],
+    error_sources: list[str],
+    gold: list[dict[str, Any]],
+    labels_dir: Path,
+    schema_info: SchemaInfo,
+    tolerance: Decimal = DEFAULT_TOLERANCE,
+) -> Scores:
+    """Score rows (as read from the Parquet, or a run's rows table) against labels whose `file`
+    paths are relative to `labels_dir`."""
     by_path = {_key(r["source_path"]): r for r in rows}
-    failed = {_key(e["source_path"]) for e in errors}
-    base = labels_path.resolve().parent
+    failed = {_key(source) for source in error_sources}
     cases = []
     for label in gold:
-        key = _key(base / label["file"])
+        key = _key(labels_dir / label["file"])
         row = by_path.get(key) or _by_suffix(by_path, label["file"])
         cases.append(
             Case(
@@ -73,7 +88,7 @@ def evaluate(
                 family=label.get("family", ""),
             )
         )
-    return Evaluation(schema_info, rows_path, labels_path, split, score(cases, schema_info.fields, tolerance))
+    return score(cases, schema_info.fields, tolerance)
 
 
 def _rows_file(path: Path, schema_name: str) -> Path:

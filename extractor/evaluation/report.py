@@ -23,6 +23,7 @@ def as_dict(ev: Evaluation) -> dict[str, Any]:
         "missing": s.missing,
         "all_fields_correct": round(s.all_correct_rate, 4),
         "macro_f1": round(s.macro_f1, 4),
+        "micro_f1": round(s.micro_f1, 4),
         "fields": {
             name: {
                 "precision": round(f.precision, 4),
@@ -65,7 +66,8 @@ def markdown(ev: Evaluation, baseline: Evaluation | None = None, command: str = 
         f"- predictions: `{ev.predictions}`",
         f"- labels: `{ev.labels}`" + (f" (split `{ev.split}`)" if ev.split else ""),
         f"- documents: {s.documents} (with a row: {s.predicted}, error rows: {s.failed}, missing: {s.missing})",
-        f"- all fields correct: {s.all_correct_rate:.1%} of documents; macro F1 {s.macro_f1:.3f}",
+        f"- all fields correct: {s.all_correct_rate:.1%} of documents; macro F1 {s.macro_f1:.3f}; "
+        f"micro F1 {s.micro_f1:.3f}",
         "",
         "| field | precision | recall | F1 | exact match |" + (" F1 baseline | Δ F1 |" if baseline else ""),
         "|---|---:|---:|---:|---:|" + ("---:|---:|" if baseline else ""),

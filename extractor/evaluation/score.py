@@ -66,6 +66,14 @@ class Scores:
         return self.all_correct / self.documents if self.documents else 0.0
 
     @property
+    def micro_f1(self) -> float:
+        """F1 over every field value pooled: a field with many values (line items) weighs more."""
+        tp = sum(s.tp for s in self.fields.values())
+        fp = sum(s.fp for s in self.fields.values())
+        fn = sum(s.fn for s in self.fields.values())
+        return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+
+    @property
     def macro_f1(self) -> float:
         return sum(s.f1 for s in self.fields.values()) / len(self.fields) if self.fields else 0.0
 

@@ -1,0 +1,150 @@
+"""The answer a fine-tuned model should write for a label: exactly what the decoder lets it write.
+
+Labels hold canonical values ("2023-05-18", "27422.69"). Under the JSON-Schema constraint the
+answer is the label itself, written compactly in the schema's field order. Under grounded decoding
+an extractive field can only be a span of the document, so the answer holds the span that *means*
+the label: the printed date ("18 mai 2023"), the printed amount ("27.422,69 €" -> "27.422,69"), the
+name as the document spells it. A label value the document never prints stays as it is and is
+counted, so the caller can say how many targets the grammar could not have produced.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from extractor.extract.typed import date_order, parse_printed
+from extractor.schema import FieldSpec, SchemaInfo
+
+# Separators of the answer layout both constraints enforce.
+_SEPARATORS = (", ", ": ")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_SPACED_NUMBER = re.compile(r"\b\d{1,3}(?: \d{3})+(?:[.,]\d+)?")
+_WORD = re.compile(r"\w+")
+_DATE_WORDS = 6
+
+
+@dataclass
+class TargetStats:
+    values: int = 0
+    not_in_document: list[str] = field(default_factory=list)  # field paths whose value is never printed
+
+
+def answer_text(
+    schema: SchemaInfo, label: dict[str, Any], text: str, decoding: str, stats: TargetStats | None = None
+) -> str:
+    """The compact JSON answer for `label` (canonical values) given the document `text`."""
+    stats = stats if stats is not None else TargetStats()
+    if decoding == "grounded":
+        value: Any = _Grounder(text, stats).object(label, schema.fields, "")
+    else:
+        value = _canonical(label, schema.fields)
+    return json.dumps(value, ensure_ascii=False, separators=_SEPARATORS)
+
+
+def _canonical(data: dict[str, Any], fields: tuple[FieldSpec, ...]) -> dict[str, Any]:
+    out = {}
+    for spec in fields:
+        value = data.get(spec.name)
+        if value is not None and spec.kind == "object":
+            value = _canonical(value, spec.fields)
+        elif value is not None and spec.kind == "list" and spec.item is not None and spec.item.kind == "object":
+            value = [_canonical(v, spec.item.fields) for v in value]
+        out[spec.name] = value
+    return out
+
+
+class _Grounder:
+    """Finds each label value's printed span. Searches start where the previous value of the same
+    object was found (a line item's quantity is the number after its description, not the "00100"
+    in the invoice number), then wrap around to the start of the document."""
+
+    def __init__(self, text: str, stats: TargetStats) -> None:
+        self.text = text
+        self.order = date_order(text)
+        self.stats = stats
+        self.cursor = 0
+
+    def object(self, data: dict[str, Any], fields: tuple[FieldSpec, ...], prefix: str) -> dict[str, Any]:
+        return {f.name: self.value(data.get(f.name), f, prefix + f.name) for f in fields}
+
+    def value(self, value: Any, spec: FieldSpec, path: str) -> Any:
+        if value is None:
+            return None
+        if spec.kind == "list" and spec.item is not None:
+            return [self.value(v, spec.item, f"{path}[{i}]") for i, v in enumerate(value)]
+        if spec.kind == "object":
+            return self.object(value, spec.fields, path + ".")
+        if not spec.extractive:
+            return value
+        self.stats.values += 1
+        if spec.kind == "string":
+            found = self._first(lambda: self._strings(str(value)))
+        elif spec.kind in ("date", "datetime"):
+            found = self._first(lambda: self._dates(spec, str(value)))
+        else:
+            found = self._first(lambda: self._amounts(spec, value))
+        if found is None:
+            self.stats.not_in_document.append(path)
+            return value
+        return found
+
+    def _first(self, candidates: Any) -> str | None:
+        """The first candidate (start, span) at or after the cursor, else the first of all."""
+        spans = sorted(candidates(), key=lambda c: (c[0] < self.cursor, c[0]))
+        if not spans:
+            return None
+        start, span = spans[0]
+        self.cursor = start + len(span)
+        return span
+
+    def _strings(self, value: str) -> list[tuple[int, str]]:
+        words = [re.escape(w) for w in value.split()]
+        if not words:
+            return []
+        exact = [(m.start(), m.group(0)) for m in re.finditer(re.escape(value), self.text)]
+        # Otherwise the document's own spelling when it differs only in case or spacing.
+        return exact or [(m.start(), m.group(0)) for m in re.finditer(r"\s+".join(words), self.text, re.IGNORECASE)]
+
+    def _dates(self, spec: FieldSpec, value: str) -> list[tuple[int, str]]:
+        target = value[:10]
+        years = {target[:4], target[2:4]}
+        days = {target[8:10], target[8:10].lstrip("0")}
+        words = list(_WORD.finditer(self.text))
+        found: list[tuple[int, int]] = []
+        for i, first in enumerate(words):
+            # Spans of one to six words starting here, shortest first: "18 May 2023", not "18 May 2023 Due".
+            tokens: set[str] = set()
+            for last in words[i : i + _DATE_WORDS]:
+                span = self.text[first.start() : last.end()]
+                tokens.add(last.group(0))
+                if "\n" in span:
+                    break
+                if not (tokens & days and tokens & years):
+                    continue
+                parsed, _ = parse_printed(spec, span, self.order)
+                if parsed is not None and str(parsed)[:10] == target:
+                    found.append((first.start(), last.end()))
+                    break
+        # The tightest spans: "August 19, 2019" rather than "on August 19, 2019" around it.
+        tight = [(a, b) for a, b in found if not any(a < c and d <= b for c, d in found)]
+        return [(a, self.text[a:b]) for a, b in tight]
+
+    def _amounts(self, spec: FieldSpec, value: Any) -> list[tuple[int, str]]:
+        try:
+            wanted = Decimal(str(value))
+        except InvalidOperation:
+            return []
+        found: dict[int, str] = {}
+        for pattern in (_SPACED_NUMBER, _NUMBER):  # "1 234,56" before its pieces "1" and "234,56"
+            for match in pattern.finditer(self.text):
+                span = match.group(0)
+                if match.start() in found or (span.startswith("0") and len(span) > 1 and span[1].isdigit()):
+                    continue  # "00100" is an identifier's digits, not a printed quantity
+                parsed, _ = parse_printed(spec, span)
+                if parsed is not None and abs(Decimal(str(parsed)) - wanted) < Decimal("0.005"):
+                    found[match.start()] = span
+        return list(found.items())
