@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Zero-shot scores of the embedded model on the held-out (test) layout families of each schema.
+# Zero-shot scores of the bare embedded model (no adapter) on the held-out (test) layout families of each schema.
 #   bash bench/zero_shot_baseline.sh                       plain JSON-Schema decoding
 #   DECODING=grounded bash bench/zero_shot_baseline.sh     grounded decoding, compared with the above
 # About 25 minutes per decoding mode on 2 CPU cores. Run nothing else meanwhile: two processes with
@@ -21,7 +21,8 @@ for schema in invoice customer_email project_report; do
   docs=$(find "$data/test" -type f | wc -l)
   out=out/zero-shot-$DECODING/$schema
   start=$SECONDS
-  "$BIN/extractor" run "$data/test" --schema "$schema" --out "$out" --decoding "$DECODING" --quiet || [ $? -eq 1 ]
+  "$BIN/extractor" run "$data/test" --schema "$schema" --out "$out" --decoding "$DECODING" --model embedded --quiet \
+    || [ $? -eq 1 ]
   printf '%s\trun\t%s\t%s\n' "$schema" "$docs" "$((SECONDS - start))" >> "$RESULTS/timings.tsv"
   baseline=()
   if [ "$DECODING" != json ] && [ -f "out/zero-shot-json/$schema/$schema.parquet" ]; then

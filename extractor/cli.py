@@ -214,7 +214,10 @@ def finetune_command(
     ),
     learning_rate: Annotated[float, typer.Option("--lr", min=0.0)] = _ft_default("learning_rate"),
     epochs: Annotated[int, typer.Option(min=1)] = _ft_default("epochs"),
-    batch_size: Annotated[int, typer.Option(min=1)] = _ft_default("batch_size"),
+    batch_size: Annotated[int, typer.Option(min=1, help="Examples per optimiser step.")] = _ft_default("batch_size"),
+    micro_batch_size: Annotated[
+        int, typer.Option(min=1, help="Examples per forward pass: lower it to save memory, same gradient.")
+    ] = _ft_default("micro_batch_size"),
     max_seq_len: Annotated[int, typer.Option(min=128)] = _ft_default("max_seq_len"),
     seed: Annotated[int, typer.Option(help="Same seed and data, same adapter.")] = _ft_default("seed"),
     decoding: Annotated[str, typer.Option(help="The decoding the adapter is trained for.")] = _ft_default("decoding"),
@@ -244,6 +247,7 @@ def finetune_command(
             learning_rate=learning_rate,
             epochs=epochs,
             batch_size=batch_size,
+            micro_batch_size=micro_batch_size,
             max_seq_len=max_seq_len,
             seed=seed,
             decoding=decoding,

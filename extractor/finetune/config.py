@@ -21,7 +21,8 @@ class FinetuneConfig(BaseModel):
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     epochs: int = Field(3, ge=1)
-    batch_size: int = Field(4, ge=1)
+    batch_size: int = Field(4, ge=1, description="Examples per optimiser step.")
+    micro_batch_size: int = Field(1, ge=1, description="Examples per forward pass (memory; same gradient).")
     max_seq_len: int = Field(2048, ge=128)
     seed: int = 0
     decoding: Literal["grounded", "json"] = "grounded"
@@ -34,4 +35,6 @@ class FinetuneConfig(BaseModel):
 
     def training_key(self) -> dict[str, object]:
         """The settings a resumed run must share with the run it resumes (evaluation ones aside)."""
-        return self.model_dump(exclude={"patience", "dev_limit", "checkpoint_every", "max_new_tokens"})
+        return self.model_dump(
+            exclude={"patience", "dev_limit", "checkpoint_every", "max_new_tokens", "micro_batch_size"}
+        )

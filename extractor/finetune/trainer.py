@@ -151,20 +151,17 @@ class LoraTrainer:
             batches = batches_for_epoch(self.examples, self.config.batch_size, self.config.seed, epoch)
             self.model.train()
             for index in range(self.state.batch, len(batches)):
-                batch = collate([self.examples[i] for i in batches[index]], self.pad_id)
-                batch = {k: v.to(self.engine.device) for k, v in batch.items()}
-                loss = self.model(**batch).loss
-                loss.backward()
+                loss = self._accumulate([self.examples[i] for i in batches[index]])
                 torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], 1.0)
                 self.optimizer.step()
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.state.step += 1
                 self.state.batch = index + 1
-                self.state.loss_sum += float(loss.detach())
+                self.state.loss_sum += loss
                 self.state.loss_count += 1
                 progress.step, progress.epoch, progress.phase = self.state.step, epoch, "train"
-                progress.loss = float(loss.detach())
+                progress.loss = loss
                 self.on_progress(progress)
                 if self.state.step % self.config.checkpoint_every == 0:
                     self._checkpoint()
@@ -175,6 +172,24 @@ class LoraTrainer:
             self._end_epoch(epoch)
             self._checkpoint()
         return self.state
+
+    def _accumulate(self, examples: list[Example]) -> float:
+        """Gradients of one optimiser step, `micro_batch_size` examples per forward pass. Each
+        micro-batch's mean loss is weighted by its share of the step's answer tokens, so the
+        gradient equals that of one pass over the whole batch, at a fraction of the memory (the
+        logits over a 49k vocabulary and the activations grow with every row)."""
+        tokens = [sum(label != IGNORE for label in e.labels[1:]) for e in examples]
+        total = max(sum(tokens), 1)
+        size = self.config.micro_batch_size
+        loss_sum = 0.0
+        for start in range(0, len(examples), size):
+            chunk = examples[start : start + size]
+            share = sum(tokens[start : start + size]) / total
+            batch = {k: v.to(self.engine.device) for k, v in collate(chunk, self.pad_id).items()}
+            loss = self.model(**batch).loss * share
+            loss.backward()
+            loss_sum += float(loss.detach())
+        return loss_sum
 
     def _end_epoch(self, epoch: int) -> None:
         scores = self.evaluate(self.dev)
