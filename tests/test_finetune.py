@@ -191,3 +191,19 @@ def test_labelled_set_errors_are_configuration_errors(tmp_path: Path) -> None:
     data = _labelled(tmp_path / "d")
     with pytest.raises(ConfigError, match="no test labels"):
         load_labelled(data, "test", schema)
+
+
+def test_finetune_command(tiny_model_dir: Path, tmp_path: Path) -> None:
+    data = _labelled(tmp_path / "data")
+    out = tmp_path / "adapter"
+    args = ["finetune", "--schema", SMALL, "--train", str(data), "--dev", str(data), "--out", str(out)]
+    args += ["--model", str(tiny_model_dir), "--epochs", "1", "--batch-size", "2", "--rank", "2", "--max-seq-len"]
+    args += ["2048", "--target-modules", "q_proj,v_proj"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "epoch 1: train loss" in result.output and "adapter (best epoch 1)" in result.output
+    card = json.loads((out / "card.json").read_text())
+    assert card["hyperparameters"]["rank"] == 2 and card["hyperparameters"]["target_modules"] == ["q_proj", "v_proj"]
+    assert card["command"].startswith("extractor ")
+    bad = CliRunner().invoke(app, [*args[:-4], "--decoding", "nonsense"])
+    assert bad.exit_code == 2
