@@ -140,7 +140,10 @@ def _adapter(folder: Path) -> ModelSource:
             f"adapter {folder} was trained on base {card['base']['model_id']} (SHA-256 {card['base']['sha256'][:16]}), "
             f"but {base_name!r} now resolves to different weights ({weights_sha256(base)[:16]})"
         )
-    adapter_sha = file_sha256(folder / "adapter_model.safetensors")
+    weights = folder / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise ConfigError(f"adapter {folder} has no {weights.name}")
+    adapter_sha = file_sha256(weights)
     model_id = f"{folder.name}@{adapter_sha[:12]}+{base.model_id}"
     return ModelSource(path=base.path, model_id=model_id, sha256=base.sha256, adapter=folder, card=card)
 
