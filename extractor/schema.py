@@ -133,6 +133,27 @@ def _info(name: str, model: type[BaseModel]) -> SchemaInfo:
     return SchemaInfo(name=name, model=model, fingerprint=fingerprint, fields=fields)
 
 
+def map_leaves(
+    data: dict[str, Any],
+    fields: tuple[FieldSpec, ...],
+    leaf: typing.Callable[[Any, FieldSpec, str], Any],
+    prefix: str = "",
+) -> dict[str, Any]:
+    """`data` shaped by `fields` (keys in field order, missing ones None), each non-null leaf value
+    replaced by `leaf(value, spec, path)`; paths read like `line_items[0].amount`."""
+    return {f.name: _map_value(data.get(f.name), f, leaf, prefix + f.name) for f in fields}
+
+
+def _map_value(value: Any, spec: FieldSpec, leaf: typing.Callable[[Any, FieldSpec, str], Any], path: str) -> Any:
+    if value is None:
+        return None
+    if spec.kind == "list" and spec.item is not None:
+        return [_map_value(v, spec.item, leaf, f"{path}[{i}]") for i, v in enumerate(value)]
+    if spec.kind == "object":
+        return map_leaves(value, spec.fields, leaf, path + ".")
+    return leaf(value, spec, path)
+
+
 def walk(model: type[BaseModel], _seen: tuple[type, ...] = ()) -> tuple[FieldSpec, ...]:
     """The field tree of a Pydantic model. Recursive models are refused (no bounded answer)."""
     if model in _seen:

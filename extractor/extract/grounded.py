@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from extractor.extract.typed import date_order, parse_printed
-from extractor.schema import FieldSpec
+from extractor.schema import FieldSpec, map_leaves
 from extractor.types import Document, Evidence
 
 
@@ -19,7 +19,7 @@ def resolve(
 ) -> tuple[dict[str, Any], list[Evidence]]:
     """(values ready for validation, evidence for each extractive value)."""
     resolver = _Resolver(doc, text)
-    return resolver.object(answer, fields, ""), resolver.evidence
+    return map_leaves(answer, fields, resolver.leaf), resolver.evidence
 
 
 class _Resolver:
@@ -29,16 +29,7 @@ class _Resolver:
         self.order = date_order(text)
         self.evidence: list[Evidence] = []
 
-    def object(self, data: dict[str, Any], fields: tuple[FieldSpec, ...], prefix: str) -> dict[str, Any]:
-        return {f.name: self.value(data.get(f.name), f, f"{prefix}{f.name}") for f in fields}
-
-    def value(self, value: Any, spec: FieldSpec, path: str) -> Any:
-        if value is None:
-            return None
-        if spec.kind == "list" and spec.item is not None:
-            return [self.value(v, spec.item, f"{path}[{i}]") for i, v in enumerate(value)]
-        if spec.kind == "object":
-            return self.object(value, spec.fields, f"{path}.")
+    def leaf(self, value: Any, spec: FieldSpec, path: str) -> Any:
         if not spec.extractive or not isinstance(value, str):
             return value
         typed, note = parse_printed(spec, value, self.order)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -142,8 +143,6 @@ def evaluate_adapter(folder: Path, test: str | Path, config: FinetuneConfig, dev
 
 
 def _hardware(device: str) -> str:
-    import os
-
     if device.startswith("cuda"):
         import torch
 

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from extractor.extract.typed import date_order, parse_printed
-from extractor.schema import FieldSpec, SchemaInfo
+from extractor.schema import FieldSpec, SchemaInfo, map_leaves
 
 # Separators of the answer layout both constraints enforce.
 _SEPARATORS = (", ", ": ")
@@ -39,22 +39,10 @@ def answer_text(
     """The compact JSON answer for `label` (canonical values) given the document `text`."""
     stats = stats if stats is not None else TargetStats()
     if decoding == "grounded":
-        value: Any = _Grounder(text, stats).object(label, schema.fields, "")
+        value = map_leaves(label, schema.fields, _Grounder(text, stats).leaf)
     else:
-        value = _canonical(label, schema.fields)
+        value = map_leaves(label, schema.fields, lambda v, spec, path: v)
     return json.dumps(value, ensure_ascii=False, separators=_SEPARATORS)
-
-
-def _canonical(data: dict[str, Any], fields: tuple[FieldSpec, ...]) -> dict[str, Any]:
-    out = {}
-    for spec in fields:
-        value = data.get(spec.name)
-        if value is not None and spec.kind == "object":
-            value = _canonical(value, spec.fields)
-        elif value is not None and spec.kind == "list" and spec.item is not None and spec.item.kind == "object":
-            value = [_canonical(v, spec.item.fields) for v in value]
-        out[spec.name] = value
-    return out
 
 
 class _Grounder:
@@ -68,16 +56,7 @@ class _Grounder:
         self.stats = stats
         self.cursor = 0
 
-    def object(self, data: dict[str, Any], fields: tuple[FieldSpec, ...], prefix: str) -> dict[str, Any]:
-        return {f.name: self.value(data.get(f.name), f, prefix + f.name) for f in fields}
-
-    def value(self, value: Any, spec: FieldSpec, path: str) -> Any:
-        if value is None:
-            return None
-        if spec.kind == "list" and spec.item is not None:
-            return [self.value(v, spec.item, f"{path}[{i}]") for i, v in enumerate(value)]
-        if spec.kind == "object":
-            return self.object(value, spec.fields, path + ".")
+    def leaf(self, value: Any, spec: FieldSpec, path: str) -> Any:
         if not spec.extractive:
             return value
         self.stats.values += 1
