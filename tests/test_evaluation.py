@@ -177,3 +177,13 @@ def test_eval_cli_writes_report_json_and_charts(tmp_path: Path) -> None:
     for png in ("f1.png", "compare.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert pq.read_table(good).num_rows == 3
+
+
+def test_labels_of_other_schemas_are_not_scored(tmp_path: Path) -> None:
+    labels_path, labels = _labels_file(tmp_path)
+    test_labels = [x for x in labels if x["split"] == "test"]
+    other = {"file": "test/mail.eml", "schema": "customer_email", "split": "test", "fields": {"intent": "refund"}}
+    with labels_path.open("a") as f:
+        f.write("\n" + json.dumps(other))
+    ev = evaluate(_predictions(tmp_path, test_labels), labels_path, split="test", schema="invoice")
+    assert (ev.scores.documents, ev.scores.missing) == (4, 0)

@@ -54,6 +54,10 @@ def evaluate(
     labels_path = Path(labels)
     gold = load_labels(labels_path, split)
     schema_info = load_schema(schema or gold[0].get("schema") or "")
+    # A labels file may cover several schemas (data/samples does): score this schema's documents only.
+    gold = [g for g in gold if g.get("schema", schema_info.name) == schema_info.name]
+    if not gold:
+        raise ConfigError(f"no labels for schema {schema_info.name!r} in {labels_path}")
     rows_path = _rows_file(Path(predictions), schema_info.name)
     rows = pq.read_table(rows_path).to_pylist()
     errors_path = rows_path.with_name(f"{schema_info.name}.errors.parquet")
