@@ -21,14 +21,14 @@ for schema in invoice customer_email project_report; do
   docs=$(find "$data/test" -type f | wc -l)
   out=out/zero-shot-$DECODING/$schema
   start=$SECONDS
-  "$BIN/extractor" run "$data/test" --schema "$schema" --out "$out" --decoding "$DECODING" --model embedded --quiet \
+  "$BIN/extractor" run "$data/test" --schema "$schema" --out "$out" --decoding "$DECODING" --model embedded --full --quiet \
     || [ $? -eq 1 ]
   printf '%s\trun\t%s\t%s\n' "$schema" "$docs" "$((SECONDS - start))" >> "$RESULTS/timings.tsv"
   baseline=()
-  if [ "$DECODING" != json ] && [ -f "out/zero-shot-json/$schema/$schema.parquet" ]; then
-    baseline=(--baseline "out/zero-shot-json/$schema/$schema.parquet")
+  if [ "$DECODING" != json ] && [ -d "out/zero-shot-json/$schema/$schema" ]; then
+    baseline=(--baseline "out/zero-shot-json/$schema")
   fi
-  "$BIN/extractor" eval "$out/$schema.parquet" --labels "$data/labels.jsonl" --split test --out "$RESULTS/$schema" \
+  "$BIN/extractor" eval "$out" --labels "$data/labels.jsonl" --split test --out "$RESULTS/$schema" \
     "${baseline[@]}"
 done
 cat "$RESULTS/timings.tsv"

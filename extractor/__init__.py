@@ -2,9 +2,11 @@
 
 import extractor
 df = extractor.extract(["invoices/"], schema="invoice")
+extractor.Extractor("invoice").run(["inbox/"], out="tables/")   # nightly: only what is new
+extractor.read("tables/", "invoice")
 """
 
-from extractor.api import Extractor, extract
+from extractor.api import Extractor, extract, read
 from extractor.config import ParseLimits, RunConfig
 from extractor.errors import (
     ConfigError,
@@ -13,6 +15,8 @@ from extractor.errors import (
     ExtractionError,
     ExtractorError,
     InputError,
+    OutputError,
+    OutputLocked,
 )
 from extractor.parse import parse_file
 from extractor.pipeline import RunResult
@@ -29,6 +33,8 @@ __all__ = [
     "Extractor",
     "ExtractorError",
     "InputError",
+    "OutputError",
+    "OutputLocked",
     "ParseLimits",
     "Record",
     "RunConfig",
@@ -39,4 +45,5 @@ __all__ = [
     "extract",
     "load_schema",
     "parse_file",
+    "read",
 ]

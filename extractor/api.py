@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -11,7 +12,7 @@ from pydantic import BaseModel
 from extractor.config import RunConfig
 from extractor.engines.base import Engine, engine_class
 from extractor.engines.model_store import model_for
-from extractor.pipeline import OnRecord, RunResult, run
+from extractor.pipeline import OnRecord, RunResult, run, run_incremental
 from extractor.schema import SchemaInfo, load_schema
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ class Extractor:
     >>> ex = Extractor(schema="invoice")            # the shipped invoice adapter on the embedded model
     >>> result = ex.run(["inbox/"])                 # RunResult: .rows(), .errors(), .write(dir)
     >>> df = ex.extract(["a.pdf", "b.eml"])         # DataFrame; df.attrs["errors"] holds failures
+    >>> ex.run(["inbox/"], out="tables/")           # the nightly job: only what is new, into tables/
+    >>> read("tables/", "invoice")                  # everything in tables/ so far
     """
 
     def __init__(
@@ -44,8 +47,29 @@ class Extractor:
             engine = engine_class(engine)(None if model is None else os.fspath(model))
         self.engine: Engine = engine
 
-    def run(self, inputs: PathLike | Iterable[PathLike], on_record: OnRecord | None = None) -> RunResult:
-        return run(_as_list(inputs), self.schema, self.engine, self.config, on_record=on_record)
+    def run(
+        self,
+        inputs: PathLike | Iterable[PathLike],
+        on_record: OnRecord | None = None,
+        *,
+        out: PathLike | None = None,
+        full: bool = False,
+        max_attempts: int = 3,
+    ) -> RunResult:
+        """Extract every input; with `out`, add only what is new to that output folder (as
+        `extractor run` does) and return this run's records."""
+        if out is None:
+            return run(_as_list(inputs), self.schema, self.engine, self.config, on_record=on_record)
+        return run_incremental(
+            _as_list(inputs),
+            out,
+            self.schema,
+            self.engine,
+            self.config,
+            full=full,
+            max_attempts=max_attempts,
+            on_record=on_record,
+        )
 
     def extract(self, inputs: PathLike | Iterable[PathLike]) -> pd.DataFrame:
         result = self.run(inputs)
@@ -66,6 +90,16 @@ def extract(
     Loads the model for this call; use `Extractor` to keep it loaded.
     """
     return Extractor(schema, model, config=config).extract(inputs)
+
+
+def read(out: PathLike, schema: str, *, errors: bool = False) -> pd.DataFrame:
+    """The rows (or, with `errors`, the error rows) an output folder holds for `schema`."""
+    import pandas as pd
+
+    from extractor.sink.dataset import ERRORS, ROWS, dataset_dir, read_dataset
+
+    table = read_dataset(dataset_dir(Path(out), schema, ERRORS if errors else ROWS))
+    return table.to_pandas() if table is not None else pd.DataFrame()
 
 
 def _as_list(inputs: PathLike | Iterable[PathLike]) -> list[PathLike]:

@@ -1,7 +1,7 @@
 """The command line: read arguments, call the pipeline, show progress, set the exit code.
 
-Exit codes: 0 every document succeeded, 1 some documents failed (all recorded in the errors
-table), 2 usage or configuration error.
+Exit codes: 0 every document this run processed succeeded, 1 some failed (all recorded in the
+errors table), 2 usage or configuration error, 3 another run holds the output folder's lock.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from extractor.errors import ConfigError, EngineError, InputError
+from extractor.errors import ConfigError, EngineError, InputError, OutputError, OutputLocked
 
 app = typer.Typer(
     add_completion=False,
@@ -27,7 +27,8 @@ app = typer.Typer(
 console = Console(stderr=True)
 stdout = Console()
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_SOME_FAILED, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
+_console_handler: logging.Handler | None = None  # set by main(); -v raises what it shows
 
 
 def _ft_default(name: str) -> Any:
@@ -43,11 +44,17 @@ def _default(name: str) -> Any:
     return RunConfig.model_fields[name].default
 
 
+def _limit(name: str) -> Any:
+    from extractor.config import ParseLimits
+
+    return ParseLimits.model_fields[name].default
+
+
 @app.command("run")
 def run_command(
     inputs: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or globs.")],
     schema: Annotated[str, typer.Option("--schema", "-s", help="Shipped name, file.py:Class or module:Class.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the Parquet tables.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: Parquet datasets and the ledger.")],
     model: Annotated[
         str | None,
         typer.Option(
@@ -55,6 +62,8 @@ def run_command(
             "(default: the adapter shipped for the schema, else the embedded model).",
         ),
     ] = None,
+    full: Annotated[bool, typer.Option("--full", help="Process every input again, not only new ones.")] = False,
+    max_attempts: Annotated[int, typer.Option(min=1, help="Tries per failed document across runs.")] = 3,
     batch_size: Annotated[int, typer.Option(min=1, help="Documents per generation batch.")] = _default("batch_size"),
     max_input_tokens: Annotated[int, typer.Option(min=65, help="Document tokens kept in the prompt.")] = _default(
         "max_input_tokens"
@@ -65,25 +74,67 @@ def run_command(
     decoding: Annotated[
         str, typer.Option(help="json: schema-constrained; grounded: extractive fields copy spans of the document.")
     ] = _default("decoding"),
-    show: Annotated[bool, typer.Option("--show", help="Print the extracted rows and errors.")] = False,
+    max_file_mb: Annotated[float, typer.Option(min=0.001, help="Larger files become error rows.")] = _limit(
+        "max_file_bytes"
+    )
+    / 2**20,
+    max_pages: Annotated[int, typer.Option(min=1, help="PDFs with more pages become error rows.")] = _limit(
+        "max_pages"
+    ),
+    parse_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds one file may take to parse.")] = _limit(
+        "parse_timeout_s"
+    ),
+    max_attachment_mb: Annotated[float, typer.Option(min=0.001, help="Attachment bytes read per email.")] = _limit(
+        "max_attachment_bytes"
+    )
+    / 2**20,
+    max_attachment_depth: Annotated[int, typer.Option(min=0, help="Levels of attached emails followed.")] = _limit(
+        "max_attachment_depth"
+    ),
+    parse_workers: Annotated[
+        int, typer.Option(min=0, help="Parse processes (0: in this process, without timeout or crash isolation).")
+    ] = _default("parse_workers"),
+    log_file: Annotated[Path | None, typer.Option(help="Append JSON log lines here (one per document).")] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="-v: summary, -vv: every document.")] = 0,
+    show: Annotated[bool, typer.Option("--show", help="Print the rows and errors of this run.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Extract SCHEMA from every input into OUT/<schema>.parquet (+ OUT/<schema>.errors.parquet)."""
+    """Extract SCHEMA from what is new in INPUTS into OUT/<schema>/ (+ OUT/<schema>.errors/).
+
+    Safe to run every night on a growing folder and to kill at any moment: only new or changed
+    documents are processed, and a rerun ends with every input exactly once.
+    """
+    import shlex
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from extractor.engines.base import engine_class
+    from extractor.config import ParseLimits
     from extractor.engines.model_store import model_for
-    from extractor.pipeline import discover, run
+    from extractor.engines.transformers import lazy_engine
+    from extractor.pipeline import discover, run_incremental
     from extractor.schema import load_schema
 
+    _configure_logging(verbose, log_file)
     with _config_errors():
+        limits = _validated(
+            ParseLimits,
+            max_file_bytes=int(max_file_mb * 2**20),
+            max_pages=max_pages,
+            parse_timeout_s=parse_timeout,
+            max_attachment_bytes=int(max_attachment_mb * 2**20),
+            max_attachment_depth=max_attachment_depth,
+        )
         config = _run_config(
-            batch_size=batch_size, max_input_tokens=max_input_tokens, max_new_tokens=max_new_tokens, decoding=decoding
+            batch_size=batch_size,
+            max_input_tokens=max_input_tokens,
+            max_new_tokens=max_new_tokens,
+            decoding=decoding,
+            limits=limits,
+            parse_workers=parse_workers,
         )
         schema_info = load_schema(schema)
         discovery = discover(inputs)
-        with console.status("loading model..."):
-            engine = engine_class("transformers")(model_for(model, schema_info.name, schema_info.fingerprint))
+        engine = lazy_engine(model_for(model, schema_info.name, schema_info.fingerprint))
 
     with (
         _config_errors(),
@@ -97,26 +148,121 @@ def run_command(
             disable=quiet,
         ) as progress,
     ):
-        task = progress.add_task(f"extracting {schema_info.name}", total=len(discovery), ok=0, failed=0)
+        task = progress.add_task(f"planning {len(discovery)} inputs", total=None, ok=0, failed=0)
         counts = {"ok": 0, "failed": 0}
+
+        def on_plan(plan) -> None:  # type: ignore[no-untyped-def]
+            todo = len(plan.todo) + len(discovery.missing)
+            progress.update(task, description=f"extracting {schema_info.name}", total=todo)
+            if plan.skipped:
+                progress.console.print(f"{plan.skipped} inputs already done, skipped")
 
         def on_record(record) -> None:  # type: ignore[no-untyped-def]
             counts["ok" if record.ok else "failed"] += 1
             progress.update(task, advance=1, **counts)
 
-        result = run(discovery, schema_info, engine, config, on_record=on_record)
-    written = result.write(out)
+        result = run_incremental(
+            discovery,
+            out,
+            schema_info,
+            engine,
+            config,
+            full=full,
+            max_attempts=max_attempts,
+            on_plan=on_plan,
+            on_record=on_record,
+            command="extractor " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        )
     if show:
         _print_rows(result.rows(), [f.name for f in schema_info.fields])
-        if written.errors:
+        if result.failed:
             _print_errors(result.errors())
+    plan = result.plan
+    assert plan is not None
+    skipped = [
+        f"{n} {what}"
+        for n, what in (
+            (plan.unchanged, "unchanged"),
+            (plan.exhausted, "failed before, out of attempts"),
+            (plan.duplicates, "duplicate content"),
+            (len(plan.moved), "moved (path updated)"),
+            (len(plan.retired), "replaced by new content"),
+        )
+        if n
+    ]
     console.print(
-        f"[bold]{len(result.records)} documents[/]: [green]{result.ok} ok[/], "
-        f"[red]{result.failed} failed[/] · {written.rows} rows → {written.rows_path} · "
-        f"{written.errors} errors → {written.errors_path} · {result.elapsed_s:.1f} s "
-        f"({result.docs_per_minute:.1f} documents/min) · model {engine.model_id}"
+        f"[bold]{len(discovery)} inputs[/]: {len(result.records)} processed, [green]{result.ok} ok[/], "
+        f"[red]{result.failed} failed[/]"
+        + (f" · {', '.join(skipped)}" if skipped else "")
+        + f" · {result.elapsed_s:.1f} s ({result.docs_per_minute:.1f} documents/min) · model {engine.model_id}"
+        + f"\n→ {out / schema_info.name}/ and {out / (schema_info.name + '.errors')}/ · `extractor status {out}`"
     )
     raise typer.Exit(EXIT_SOME_FAILED if result.failed else EXIT_OK)
+
+
+@app.command("status")
+def status_command(
+    out: Annotated[Path, typer.Argument(help="An output folder of `extractor run`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Documents done, failed and pending per schema; rows; last runs; errors by reason."""
+    from extractor.sink.ledger import LEDGER_NAME, Ledger
+    from extractor.sink.store import status_of
+
+    if not (out / LEDGER_NAME).is_file():
+        console.print(f"[red]error:[/] {out} is not an output folder of `extractor run` (no {LEDGER_NAME})")
+        raise typer.Exit(EXIT_CONFIG)
+    with _config_errors():
+        ledger = Ledger(out)  # read-only use: no lock needed, SQLite isolates the reads
+        try:
+            status = status_of(ledger)
+        finally:
+            ledger.close()
+    if as_json:
+        stdout.print_json(json.dumps(status))
+        return
+    table = Table(title=f"{out}", title_justify="left")
+    for column in ("schema", "ok", "failed", "pending", "rows", "error rows", "files"):
+        table.add_column(column, justify="left" if column == "schema" else "right")
+    for name, s in sorted(status["schemas"].items()):
+        files = s.get("rows_files", 0) + s.get("errors_files", 0)
+        table.add_row(
+            name,
+            str(s["ok"]),
+            str(s["failed"]),
+            str(s["pending"]),
+            str(s.get("rows_rows", 0)),
+            str(s.get("errors_rows", 0)),
+            str(files),
+        )
+    stdout.print(table)
+    for name, s in sorted(status["schemas"].items()):
+        for reason, count in s["errors"].items():
+            stdout.print(f"  {name}: {count} × {reason}")
+    for r in status["runs"]:
+        stdout.print(
+            f"run {r['run_id']} {r['action']} {r['schema_name'] or ''} {r['started_at']} → "
+            f"{r['finished_at'] or '-'} [{r['status']}] inputs {r['inputs']} processed {r['planned']} "
+            f"ok {r['ok']} failed {r['failed']}"
+        )
+
+
+@app.command("compact")
+def compact_command(
+    out: Annotated[Path, typer.Argument(help="An output folder of `extractor run`.")],
+) -> None:
+    """Merge the small files of each run-date partition; the rows stay exactly the same."""
+    import os
+
+    from extractor.sink.store import OutputStore
+
+    with _config_errors(), OutputStore(out) as store:
+        run_id = store.ledger.start_run("compact", None, None, None, "extractor compact", os.getpid())
+        done = store.compact(run_id)
+        store.ledger.finish_run(run_id)
+    console.print(
+        f"{done.files_before} files → {done.files_after} ({done.partitions} partitions merged, {done.rows} rows)"
+    )
 
 
 @app.command("parse")
@@ -362,10 +508,24 @@ class _config_errors:
         return None
 
     def __exit__(self, exc_type, exc, tb) -> bool:  # type: ignore[no-untyped-def]
-        if exc is not None and isinstance(exc, ConfigError | EngineError):
+        if exc is not None and isinstance(exc, OutputLocked):
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(EXIT_LOCKED)
+        if exc is not None and isinstance(exc, ConfigError | EngineError | OutputError):
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(EXIT_CONFIG)
         return False
+
+
+def _configure_logging(verbose: int, log_file: Path | None) -> None:
+    from extractor.logs import add_json_file
+
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    if _console_handler is not None:
+        _console_handler.setLevel(level)
+    logging.getLogger("extractor").setLevel(min(level, logging.DEBUG if log_file else level))
+    if log_file is not None:
+        add_json_file(log_file)
 
 
 def _print_rows(frame, fields: list[str]) -> None:  # type: ignore[no-untyped-def]
@@ -402,12 +562,10 @@ def _cell(value) -> str:  # type: ignore[no-untyped-def]
 def main() -> None:
     from rich.logging import RichHandler
 
+    global _console_handler
     # Through rich, so warnings print above the progress bar instead of through it.
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
-    )
+    _console_handler = RichHandler(console=console, show_path=False, show_time=False)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[_console_handler])
     app()
 
 

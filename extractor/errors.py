@@ -7,6 +7,8 @@
 - ExtractionError: the model's answer for one document was unusable (cut off, invalid).
   Also a failed Record, not a crash.
 - EngineError: the engine itself cannot run (weights unreadable, device lost). Stops the run.
+- OutputError: the output folder cannot be used (locked by another run, unreadable ledger).
+  Stops the run before any document is read.
 
 Anything else is a bug and is allowed to crash.
 """
@@ -24,6 +26,14 @@ class ConfigError(ExtractorError):
 
 class EngineError(ExtractorError):
     """The engine cannot load or run."""
+
+
+class OutputError(ExtractorError):
+    """The output folder cannot be used as asked."""
+
+
+class OutputLocked(OutputError):
+    """Another live run holds the output folder's lock."""
 
 
 class DocumentError(ExtractorError):
@@ -67,6 +77,14 @@ class TooLarge(InputError):
 
 class EncodingError(InputError):
     pass
+
+
+class ParseTimeout(InputError):
+    """The parser ran past its time limit on this file and was stopped."""
+
+
+class ParserCrashed(InputError):
+    """The parser died on this file (a crash in a native library, or its memory limit)."""
 
 
 class ExtractionError(DocumentError):

@@ -4,31 +4,40 @@ go through `run`.
 Every input ends as exactly one Record: a successful one, or a failed one that names the file,
 the stage and the reason. An input error never stops the batch; anything that is not an
 `ExtractorError` is a bug and propagates.
+
+`run` keeps the Records in memory; `run_incremental` is the nightly job: it adds to an output
+folder, processing only what is new, committing as it goes, safe to kill at any moment.
 """
 
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from extractor import faults
 from extractor.config import RunConfig
-from extractor.engines.base import Engine
-from extractor.errors import ConfigError, DocumentError, MissingInput
+from extractor.engines.base import Engine, LazyEngine
+from extractor.errors import ConfigError, MissingInput
 from extractor.extract import document_budget, extract_batch
-from extractor.parse import parse_file
+from extractor.parse.pool import Parsed, ParsePool, parse_serially
 from extractor.schema import SchemaInfo
-from extractor.sink import WrittenTables, errors_table, rows_table, write_tables
+from extractor.sink import errors_table, rows_table
+from extractor.sink.store import OutputStore, Plan
 from extractor.types import Document, ErrorInfo, Provenance, Record, Stage, Status
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+
+log = logging.getLogger("extractor.run")
 
 OnRecord = Callable[[Record], None]
 _GLOB_CHARS = frozenset("*?[")
@@ -40,8 +49,11 @@ class RunResult:
 
     schema: SchemaInfo
     model_id: str
+    model_fingerprint: str = ""
     records: list[Record] = field(default_factory=list)
     elapsed_s: float = 0.0
+    plan: Plan | None = None  # incremental runs: what was skipped, moved, retired
+    files: list[Path] = field(default_factory=list)  # incremental runs: the part files written
 
     @property
     def ok(self) -> int:
@@ -67,8 +79,22 @@ class RunResult:
     def errors(self) -> pd.DataFrame:
         return self.errors_table().to_pandas()
 
-    def write(self, out_dir: str | Path) -> WrittenTables:
-        return write_tables(out_dir, self.schema.name, self.rows_table(), self.errors_table())
+    @property
+    def skipped(self) -> int:
+        return self.plan.skipped if self.plan else 0
+
+    def write(self, out_dir: str | Path, config: RunConfig | None = None) -> list[Path]:
+        """Add these records to an output folder, as one commit of an incremental run: a document
+        written before is replaced, never duplicated. Returns the part files written."""
+        model_fp = f"{self.model_fingerprint or self.model_id}/{(config or RunConfig()).decoding}"
+        with OutputStore(out_dir) as store:
+            run_id = store.ledger.start_run(
+                "write", self.schema.name, self.schema.fingerprint, model_fp, "", os.getpid()
+            )
+            files = store.commit(self.records, self.schema, model_fp, run_id, date.today())
+            store.ledger.update_run(run_id, inputs=len(self.records), ok=self.ok, failed=self.failed)
+            store.ledger.finish_run(run_id)
+        return files
 
 
 @dataclass(frozen=True)
@@ -130,10 +156,11 @@ def run(
     check_model_schema(engine, schema)
     document_budget(engine, schema, config)  # a configuration that cannot work fails before any document is read
     started = time.perf_counter()
-    result = RunResult(schema=schema, model_id=engine.model_id)
+    result = RunResult(schema=schema, model_id=engine.model_id, model_fingerprint=engine.fingerprint)
 
     def emit(record: Record) -> None:
         result.records.append(record)
+        _log_record(record)
         if on_record is not None:
             on_record(record)
 
@@ -147,27 +174,139 @@ def run(
     batch_parse_s: list[float] = []
 
     def flush() -> None:
-        for record in extract_batch(batch, schema, engine, config, parse_s=batch_parse_s):
+        records = extract_batch(batch, schema, engine, config, parse_s=batch_parse_s)
+        faults.point("after_extract")
+        for record in records:
             emit(record)
         batch.clear()
         batch_parse_s.clear()
 
-    for path in discovery.files:
-        t0 = time.perf_counter()
-        try:
-            doc = parse_file(path, config.limits)
-        except DocumentError as exc:
-            if config.on_error == "raise":
-                raise
-            emit(_failed(str(path), Stage.PARSE, exc, schema, engine))
-            continue
-        batch.append(doc)
-        batch_parse_s.append(time.perf_counter() - t0)
-        if len(batch) >= config.batch_size:
-            flush()
+    with _parsed(discovery.files, config) as parsed_files:
+        for parsed in parsed_files:
+            faults.point("after_parse")
+            if parsed.error is not None:
+                if config.on_error == "raise":
+                    raise parsed.error
+                emit(_failed(str(parsed.path), Stage.PARSE, parsed.error, schema, engine))
+                continue
+            assert parsed.document is not None
+            batch.append(parsed.document)
+            batch_parse_s.append(parsed.seconds)
+            if len(batch) >= config.batch_size:
+                flush()
     flush()
     result.elapsed_s = time.perf_counter() - started
     return result
+
+
+def run_incremental(
+    inputs: Iterable[str | os.PathLike[str]] | Discovery,
+    out: str | os.PathLike[str],
+    schema: SchemaInfo,
+    engine: Engine | LazyEngine,
+    config: RunConfig | None = None,
+    *,
+    full: bool = False,
+    max_attempts: int = 3,
+    commit_every: int = 64,
+    commit_interval_s: float = 60.0,
+    on_plan: Callable[[Plan], None] | None = None,
+    on_record: OnRecord | None = None,
+    command: str = "",
+) -> RunResult:
+    """The nightly job: add what is new in `inputs` to the output folder `out`.
+
+    Only documents whose content, schema or model is new are processed (all of them with `full`);
+    failures are retried up to `max_attempts`. Records are committed every `commit_every` documents
+    or `commit_interval_s` seconds, so a kill loses at most that much work, and a rerun after any
+    kill ends with every input exactly once. A `LazyEngine` is built only if there is work.
+    """
+    config = config or RunConfig()
+    check_model_schema(engine, schema)
+    discovery = inputs if isinstance(inputs, Discovery) else discover(inputs)
+    model_fp = f"{engine.fingerprint}/{config.decoding}"
+    run_date = date.today()
+    with OutputStore(out) as store:
+        ledger = store.ledger
+        run_id = ledger.start_run("run", schema.name, schema.fingerprint, model_fp, command, os.getpid())
+        plan = store.plan(
+            discovery.files, discovery.missing, schema, model_fp, full=full, max_attempts=max_attempts, run_id=run_id
+        )
+        faults.point("after_plan")
+        ledger.update_run(run_id, inputs=len(discovery), planned=len(plan.todo) + len(discovery.missing))
+        if on_plan is not None:
+            on_plan(plan)
+        work = Discovery(tuple(plan.todo), discovery.missing)
+        result = RunResult(schema=schema, model_id=engine.model_id, model_fingerprint=engine.fingerprint)
+        written: list[Path] = []
+        if len(work):
+            buffer: list[Record] = []
+            last_commit = time.monotonic()
+
+            def commit() -> None:
+                nonlocal last_commit
+                written.extend(store.commit(buffer, schema, model_fp, run_id, run_date, plan.key_of))
+                buffer.clear()
+                last_commit = time.monotonic()
+
+            def on_each(record: Record) -> None:
+                buffer.append(record)
+                if on_record is not None:
+                    on_record(record)
+                if len(buffer) >= commit_every or time.monotonic() - last_commit >= commit_interval_s:
+                    commit()
+
+            try:
+                built = engine.build() if isinstance(engine, LazyEngine) else engine
+                result = run(work, schema, built, config, on_record=on_each)
+            except BaseException:
+                commit()  # what is done is kept, whatever stopped the run
+                ledger.update_run(run_id, status="failed", finished_at=_now())
+                raise
+            commit()
+        result.plan, result.files = plan, written
+        ledger.update_run(run_id, ok=result.ok, failed=result.failed)
+        ledger.finish_run(run_id)
+    log.info(
+        "run finished",
+        extra={
+            "out": str(out),
+            "schema": schema.name,
+            "inputs": len(discovery),
+            "processed": len(result.records),
+            "ok": result.ok,
+            "failed": result.failed,
+            "skipped": plan.skipped,
+            "moved": len(plan.moved),
+            "retired": len(plan.retired),
+            "elapsed_s": round(result.elapsed_s, 3),
+        },
+    )
+    return result
+
+
+@contextmanager
+def _parsed(files: Iterable[Path], config: RunConfig) -> Iterator[Iterator[Parsed]]:
+    """Parsed files in order: from worker processes (timeouts, crash isolation) or in-process."""
+    files = list(files)
+    if config.parse_workers == 0 or not files:
+        yield parse_serially(files, config.limits)
+        return
+    with ParsePool(config.limits, workers=min(config.parse_workers, len(files))) as pool:
+        yield pool.map(files)
+
+
+def _log_record(record: Record) -> None:
+    fields = {"source": record.source, "doc_id": record.doc_id, "status": record.status.value}
+    if record.error is not None:
+        fields.update(stage=record.error.stage.value, error_type=record.error.type, reason=record.error.message)
+    if record.provenance is not None:
+        fields.update(parse_s=round(record.provenance.parse_s, 3), extract_s=round(record.provenance.extract_s, 3))
+    log.debug("document %s", record.status.value, extra=fields)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def check_model_schema(engine: Engine, schema: SchemaInfo) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
+import extractor
 from extractor.cli import app
 from tests import documents
 
@@ -40,11 +40,12 @@ def test_run_writes_rows_and_errors_and_exits_1_when_some_failed(tiny_model_dir:
         "--show",
     )
     assert result.exit_code == 1, result.output
-    rows = pq.read_table(out / "small.parquet").to_pandas()
-    errors = pq.read_table(out / "small.errors.parquet").to_pandas()
+    rows = extractor.read(out, "small")
+    errors = extractor.read(out, "small", errors=True)
     assert sorted(Path(p).name for p in rows["source_path"]) == ["invoice.pdf", "mail.eml"]
     assert errors[["stage", "error_type"]].values.tolist() == [["parse", "CorruptInput"]]
-    assert "3 documents" in result.output and "2 ok" in result.output and "1 failed" in result.output
+    summary = " ".join(result.output.split())
+    assert "3 inputs: 3 processed, 2 ok, 1 failed" in summary
 
 
 def test_run_exits_0_when_all_succeed(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -63,7 +64,7 @@ def test_run_exits_0_when_all_succeed(tiny_model_dir: Path, tmp_path: Path) -> N
         "--quiet",
     )
     assert result.exit_code == 0, result.output
-    assert pq.read_table(tmp_path / "out" / "small.parquet").num_rows == 1
+    assert len(extractor.read(tmp_path / "out", "small")) == 1
 
 
 def test_configuration_errors_exit_2(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from extractor.cli import app
 from extractor.evaluation import Case, evaluate, score
+from extractor.pipeline import RunResult
 from extractor.schema import load_schema
-from extractor.sink import errors_table, rows_table, write_tables
 from extractor.types import ErrorInfo, Provenance, Record, Stage, Status
 
 INVOICE = load_schema("invoice")
@@ -124,8 +124,8 @@ def _predictions(tmp_path: Path, labels: list[dict], wrong_total: bool = False) 
         )
     )
     out = tmp_path / ("run-b" if wrong_total else "run-a")
-    write_tables(out, "invoice", rows_table(records, INVOICE), errors_table(records))
-    return out / "invoice.parquet"
+    RunResult(INVOICE, "m", records=records).write(out)
+    return out
 
 
 def _labels_file(tmp_path: Path) -> tuple[Path, list[dict]]:
@@ -176,7 +176,7 @@ def test_eval_cli_writes_report_json_and_charts(tmp_path: Path) -> None:
     assert "| total |" in report and "Δ F1" in report
     for png in ("f1.png", "compare.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert pq.read_table(good).num_rows == 3
+    assert pq.read_table(good / "invoice").num_rows == 3
 
 
 def test_labels_of_other_schemas_are_not_scored(tmp_path: Path) -> None:

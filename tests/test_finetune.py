@@ -119,7 +119,7 @@ def test_adapter_loads_through_the_cli_merged(trained: tuple[Path, dict, Path], 
         + ["--max-new-tokens", "40"],
     )
     assert result.exit_code in (0, 1), result.output  # the random model may write a cut-off answer
-    tables = [pq.read_table(p) for p in (tmp_path / "o").glob("*.parquet")]
+    tables = [pq.read_table(p) for p in (tmp_path / "o").glob("*/run_date=*/*.parquet")]
     model_ids = {m for t in tables for m in t.column("model_id").to_pylist()}
     assert model_ids and all(m.startswith("small-tiny@") for m in model_ids)
 

@@ -159,8 +159,8 @@ def test_printed_answers_become_typed_rows_with_evidence(tmp_path: Path) -> None
     assert evidence["total"].text == "1.234,56"
     assert text[evidence["total"].start : evidence["total"].end] == "1.234,56"
     assert engine.constraints[0].lark is not None and "substring_chunks" in engine.constraints[0].lark
-    written = result.write(tmp_path / "out")
-    row = pq.read_table(written.rows_path).to_pylist()[0]
+    rows_file, *_ = result.write(tmp_path / "out")
+    row = pq.read_table(rows_file, partitioning=None).to_pylist()[0]
     assert row["decoding"] == "grounded"
     assert {e["field"]: e["text"] for e in row["_evidence"]}["invoice_number"] == "INV-9"
 

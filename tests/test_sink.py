@@ -2,16 +2,19 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
+from extractor.pipeline import RunResult
 from extractor.schema import load_schema
-from extractor.sink import arrow_type, errors_table, rows_table, write_tables
+from extractor.sink import arrow_type, read_dataset, rows_table
 from extractor.types import ErrorInfo, Provenance, Record, Stage, Status
 
 
@@ -85,9 +88,10 @@ def test_every_field_type_round_trips_through_parquet(tmp_path: Path) -> None:
             source="b.pdf", status=Status.FAILED, error=ErrorInfo(Stage.PARSE, "CorruptInput", "bad"), provenance=PROV
         ),
     ]
-    written = write_tables(tmp_path, schema.name, rows_table(records, schema), errors_table(records))
-    assert (written.rows, written.errors) == (1, 1)
-    table = pq.read_table(written.rows_path)
+    written = RunResult(schema, "m", records=records).write(tmp_path)
+    rows_file, errors_file = written
+    table = pq.read_table(rows_file, partitioning=None)
+    assert table.num_rows == 1 and pq.read_table(errors_file, partitioning=None).num_rows == 1
     for name, expected in EXPECTED_TYPES.items():
         assert table.schema.field(name).type == expected, name
     row = table.to_pylist()[0]
@@ -96,7 +100,7 @@ def test_every_field_type_round_trips_through_parquet(tmp_path: Path) -> None:
     assert row["price"] == Decimal("1234.50")
     assert row["source_path"] == "a.pdf" and row["doc_id"] == "d1" and row["schema_name"] == "everything"
     assert row["extracted_at"] == dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
-    errors = pq.read_table(written.errors_path).to_pylist()
+    errors = pq.read_table(errors_file, partitioning=None).to_pylist()
     assert errors == [
         {
             "source_path": "b.pdf",
@@ -108,16 +112,18 @@ def test_every_field_type_round_trips_through_parquet(tmp_path: Path) -> None:
             "schema_name": "everything",
             "model_id": "m",
             "failed_at": dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC),
+            "attempts": 1,
         }
     ]
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+    assert not [p for p in tmp_path.rglob(".*") if p.name != "_lock"]  # no temp files left
 
 
 def test_empty_tables_still_have_the_schema(tmp_path: Path) -> None:
     schema = load_schema("invoice")
-    written = write_tables(tmp_path, "invoice", rows_table([], schema), errors_table([]))
-    table = pq.read_table(written.rows_path)
+    table = rows_table([], schema)
     assert table.num_rows == 0 and "line_items" in table.column_names
+    assert RunResult(schema, "m").write(tmp_path) == []  # nothing to add: no empty files
+    assert read_dataset(tmp_path / "invoice") is None
 
 
 def test_duckdb_reads_the_output(tmp_path: Path) -> None:
@@ -142,10 +148,17 @@ def test_duckdb_reads_the_output(tmp_path: Path) -> None:
         Record(source=f"{i}.pdf", status=Status.OK, doc_id=str(i), kind="pdf", data=data, provenance=PROV)
         for i in range(3)
     ]
-    written = write_tables(tmp_path, schema.name, rows_table(records, schema), errors_table(records))
+    result = RunResult(schema, "m", records=records)
+    result.write(tmp_path)
+    result.write(tmp_path)  # the same documents again replace their rows, never duplicate them
+    RunResult(schema, "m", records=[replace(records[0], source="3.pdf", doc_id="3")]).write(tmp_path)
     con = duckdb.connect()
-    total, kinds = con.execute(
-        f"select sum(price), count(distinct colour) from read_parquet('{written.rows_path}')"
+    glob = f"{tmp_path}/everything/**/*.parquet"
+    total, kinds, days = con.execute(
+        f"select sum(price), count(distinct colour), count(distinct run_date) from read_parquet('{glob}', "
+        "hive_partitioning=true)"
     ).fetchone()
-    assert total == Decimal("6.00") and kinds == 1
-    assert con.execute(f"select count(*) from read_parquet('{written.errors_path}')").fetchone() == (0,)
+    assert total == Decimal("8.00") and kinds == 1 and days == 1
+    frame = pd.read_parquet(tmp_path / "everything")  # pandas reads the dataset folder as one table
+    assert sorted(frame["source_path"]) == ["0.pdf", "1.pdf", "2.pdf", "3.pdf"] and "run_date" in frame.columns
+    assert not (tmp_path / "everything.errors").exists()

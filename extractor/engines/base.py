@@ -9,7 +9,7 @@ weights load once, in the constructor, and caches (compiled grammars) belong to 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -39,6 +39,9 @@ class Engine(Protocol):
     max_context_tokens: int
     # The fingerprint of the schema a fine-tuned model was trained for; None when it serves any.
     schema_fingerprint: str | None
+    # Changes whenever the answers could (other weights, another adapter): incremental runs
+    # extract a document again when this changes.
+    fingerprint: str
 
     def generate(
         self, prompts: Sequence[Prompt], constraints: Sequence[Constraint], max_new_tokens: int
@@ -52,6 +55,17 @@ class Engine(Protocol):
     def truncate(self, text: str, max_tokens: int) -> str:
         """The longest prefix of `text` that fits in `max_tokens` tokens."""
         ...
+
+
+@dataclass(frozen=True)
+class LazyEngine:
+    """An engine that is built only if a run has documents to extract. What it will be is known
+    before its weights load, so a nightly run with nothing new never loads a model."""
+
+    model_id: str
+    fingerprint: str
+    schema_fingerprint: str | None
+    build: Callable[[], Engine]
 
 
 # name -> "module:Class"; resolved on first use, so an engine whose library is missing costs nothing.

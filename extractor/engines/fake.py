@@ -19,10 +19,12 @@ class FakeEngine:
         respond: Callable[[Prompt], str] | None = None,
         model_id: str = "fake",
         max_context_tokens: int = 4096,
+        fingerprint: str | None = None,
     ):
         self.answers = deque(answers)
         self.respond = respond
         self.model_id = model_id
+        self.fingerprint = fingerprint or model_id
         self.schema_fingerprint: str | None = None
         self.max_context_tokens = max_context_tokens
         self.prompts: list[Prompt] = []

@@ -129,6 +129,14 @@ def weights_sha256(source: ModelSource) -> str:
     return digest.hexdigest()
 
 
+def model_fingerprint(source: ModelSource) -> str:
+    """Changes when the weights a run uses change: the base weights, and the adapter merged in."""
+    parts = [weights_sha256(source)]
+    if source.adapter is not None:
+        parts.append(file_sha256(source.adapter / "adapter_model.safetensors"))
+    return hashlib.sha256("+".join(parts).encode()).hexdigest()[:24]
+
+
 def _adapter(folder: Path) -> ModelSource:
     from extractor.finetune.card import read_card
 

@@ -16,10 +16,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from extractor.engines.base import Constraint, Prompt
+from extractor.engines.base import Constraint, LazyEngine, Prompt
 from extractor.engines.grammar_processor import GrammarProcessor
 from extractor.engines.list_guard import RepeatedItemGuard
-from extractor.engines.model_store import ModelSource, go_offline, resolve_model
+from extractor.engines.model_store import ModelSource, go_offline, model_fingerprint, resolve_model
 from extractor.errors import EngineError
 from extractor.types import Generation
 
@@ -41,6 +41,7 @@ class TransformersEngine:
         self.source = source or resolve_model(model)
         self.model_id = self.source.model_id
         self.schema_fingerprint = self.source.schema_fingerprint
+        self.fingerprint = model_fingerprint(self.source)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
@@ -172,3 +173,14 @@ def _is_complete_json(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def lazy_engine(model: str | None = None, *, device: str = "auto") -> LazyEngine:
+    """The engine `TransformersEngine(model)` would be, loaded only when `build()` is called."""
+    source = resolve_model(model)
+    return LazyEngine(
+        model_id=source.model_id,
+        fingerprint=model_fingerprint(source),
+        schema_fingerprint=source.schema_fingerprint,
+        build=lambda: TransformersEngine(source=source, device=device),
+    )

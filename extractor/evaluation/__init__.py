@@ -48,8 +48,8 @@ def evaluate(
     schema: str | None = None,
     tolerance: Decimal = DEFAULT_TOLERANCE,
 ) -> Evaluation:
-    """Score a run's output (`<schema>.parquet`, or the folder holding it) against a labels file."""
-    import pyarrow.parquet as pq
+    """Score a run's output (its output folder, or the `<schema>` dataset in it) against a labels file."""
+    from extractor.sink.dataset import read_dataset
 
     labels_path = Path(labels)
     gold = load_labels(labels_path, split)
@@ -58,10 +58,11 @@ def evaluate(
     gold = [g for g in gold if g.get("schema", schema_info.name) == schema_info.name]
     if not gold:
         raise ConfigError(f"no labels for schema {schema_info.name!r} in {labels_path}")
-    rows_path = _rows_file(Path(predictions), schema_info.name)
-    rows = pq.read_table(rows_path).to_pylist()
-    errors_path = rows_path.with_name(f"{schema_info.name}.errors.parquet")
-    errors = pq.read_table(errors_path).to_pylist() if errors_path.is_file() else []
+    rows_path = _rows_dataset(Path(predictions), schema_info.name)
+    rows_table = read_dataset(rows_path)
+    errors_table = read_dataset(rows_path.with_name(f"{schema_info.name}.errors"), columns=["source_path"])
+    rows = rows_table.to_pylist() if rows_table is not None else []
+    errors = errors_table.to_pylist() if errors_table is not None else []
     scores = score_rows(
         rows, [e["source_path"] for e in errors], gold, labels_path.resolve().parent, schema_info, tolerance
     )
@@ -95,10 +96,11 @@ def score_rows(
     return score(cases, schema_info.fields, tolerance)
 
 
-def _rows_file(path: Path, schema_name: str) -> Path:
-    candidate = path / f"{schema_name}.parquet" if path.is_dir() else path
-    if not candidate.is_file():
-        raise ConfigError(f"predictions not found: {candidate}")
+def _rows_dataset(path: Path, schema_name: str) -> Path:
+    """OUT/<schema>, given OUT or OUT/<schema>."""
+    candidate = path if path.name == schema_name else path / schema_name
+    if not candidate.is_dir():
+        raise ConfigError(f"no {schema_name!r} rows in {path} (expected the output folder of `extractor run`)")
     return candidate
 
 

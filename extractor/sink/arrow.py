@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -60,6 +60,7 @@ ERRORS_SCHEMA = pa.schema(
         pa.field("schema_name", pa.string()),
         pa.field("model_id", pa.string()),
         pa.field("failed_at", pa.timestamp("us", tz="UTC")),
+        pa.field("attempts", pa.int32()),
     ]
 )
 
@@ -121,12 +122,12 @@ def rows_table(records: Iterable[Record], schema: SchemaInfo) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=rows_schema(schema))
 
 
-def errors_table(records: Iterable[Record]) -> pa.Table:
-    """One row per failed record."""
+def errors_table(records: Iterable[Record], attempts: Sequence[int] | None = None) -> pa.Table:
+    """One row per failed record; `attempts` (one per failed record, in order) counts the tries
+    an incremental output has made on it."""
     rows = []
-    for record in records:
-        if record.status is Status.OK:
-            continue
+    failed = [r for r in records if r.status is not Status.OK]
+    for n, record in enumerate(failed):
         assert record.error is not None
         p = record.provenance
         rows.append(
@@ -140,6 +141,7 @@ def errors_table(records: Iterable[Record]) -> pa.Table:
                 "schema_name": p.schema_name if p else None,
                 "model_id": p.model_id if p else None,
                 "failed_at": _timestamp(p.extracted_at) if p else None,
+                "attempts": attempts[n] if attempts is not None else 1,
             }
         )
     return pa.Table.from_pylist(rows, schema=ERRORS_SCHEMA)

@@ -1,0 +1,189 @@
+"""Parsing in worker processes, so that one hostile file cannot hang, crash or exhaust a run.
+
+Each worker parses one file at a time under a memory limit. A file that takes longer than the
+parse timeout has its worker killed and replaced, and becomes a `ParseTimeout`; a worker that dies
+(a crash inside a native library) or runs out of its memory becomes `ParserCrashed`. Results come
+back in input order. Workers parse ahead of the consumer (extraction) by a few files only, so
+memory stays flat however many files there are.
+
+Workers are plain `python -m extractor.parse.worker` subprocesses talking over pipes: they never
+inherit the model or torch's threads, and, unlike multiprocessing's spawn, they never re-import
+the caller's `__main__` (a user script without a main guard would run again in each worker).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+
+from extractor.config import ParseLimits
+from extractor.errors import DocumentError, ParserCrashed, ParseTimeout
+from extractor.parse import parse_file
+from extractor.types import Document
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One file's parse: a Document, or the DocumentError that stopped it."""
+
+    path: Path
+    document: Document | None
+    error: DocumentError | None
+    seconds: float
+
+
+def parse_serially(paths: Iterable[Path], limits: ParseLimits) -> Iterator[Parsed]:
+    """The same results in this process: no timeout, no isolation (for small trusted batches)."""
+    for path in paths:
+        t0 = time.perf_counter()
+        try:
+            doc = parse_file(path, limits)
+        except DocumentError as exc:
+            yield Parsed(path, None, exc, time.perf_counter() - t0)
+            continue
+        yield Parsed(path, doc, None, time.perf_counter() - t0)
+
+
+class ParsePool:
+    """`with ParsePool(limits, workers=2) as pool: for parsed in pool.map(paths): ...`"""
+
+    def __init__(self, limits: ParseLimits, workers: int = 1):
+        self.limits = limits
+        self.size = max(1, workers)
+        self._workers: list[_Worker] = []
+
+    def __enter__(self) -> ParsePool:
+        self._workers = [self._start() for _ in range(self.size)]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+        self._workers = []
+
+    def _start(self) -> _Worker:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "extractor.parse.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
+            start_new_session=True,  # a Ctrl-C in the terminal is the main process's to handle
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        # The connections own duplicates of the pipe ends; Popen's file objects are closed.
+        results = Connection(os.dup(proc.stdout.fileno()), writable=False)
+        tasks = Connection(os.dup(proc.stdin.fileno()), readable=False)
+        proc.stdout.close()
+        proc.stdin.close()
+        worker = _Worker(proc, results, tasks)
+        worker.send(self.limits.model_dump())
+        return worker
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        worker.kill()
+        fresh = self._start()
+        self._workers[self._workers.index(worker)] = fresh
+        return fresh
+
+    def map(self, paths: Iterable[Path]) -> Iterator[Parsed]:
+        todo = list(paths)
+        timeout_s = self.limits.parse_timeout_s
+        ahead = 2 * self.size
+        results: dict[int, Parsed] = {}
+        idle = list(self._workers)
+        busy: dict[Connection, tuple[_Worker, int, float]] = {}
+        sent = done = 0
+        while done < len(todo):
+            while idle and sent < len(todo) and sent < done + ahead:
+                worker = idle.pop()
+                worker.send((sent, str(todo[sent])))
+                busy[worker.conn] = (worker, sent, time.monotonic())
+                sent += 1
+            if done in results:
+                yield results.pop(done)
+                done += 1
+                continue
+            deadline = min(started for _, _, started in busy.values()) + timeout_s
+            for conn in wait(list(busy), timeout=max(0.0, deadline - time.monotonic())):
+                worker, index, started = busy.pop(conn)  # type: ignore[arg-type]
+                try:
+                    results[index] = _received(todo[index], conn.recv())
+                    idle.append(worker)
+                except (EOFError, OSError):
+                    results[index] = Parsed(
+                        todo[index], None, ParserCrashed(_death(worker.exit_code())), time.monotonic() - started
+                    )
+                    idle.append(self._replace(worker))
+            now = time.monotonic()
+            for conn, (worker, index, started) in list(busy.items()):
+                if now - started >= timeout_s and not conn.poll():
+                    del busy[conn]
+                    results[index] = Parsed(
+                        todo[index],
+                        None,
+                        ParseTimeout(f"parsing took longer than {timeout_s:g} s; the parser was stopped"),
+                        now - started,
+                    )
+                    idle.append(self._replace(worker))
+
+
+@dataclass
+class _Worker:
+    proc: subprocess.Popen[bytes]
+    conn: Connection  # results, from the worker's stdout
+    tasks: Connection  # to the worker's stdin
+
+    def send(self, message: object) -> None:
+        self.tasks.send(message)
+
+    def exit_code(self) -> int | None:
+        try:
+            return self.proc.wait(2)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):  # already dead
+            self.send(None)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(2)
+        self.kill()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for conn in (self.conn, self.tasks):
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+def _received(path: Path, message: tuple[int, Document | None, DocumentError | None, float, str]) -> Parsed:
+    _index, doc, error, seconds, trace = message
+    if trace:
+        log.warning("parser failure on %s (recorded as an error row):\n%s", path, trace)
+    return Parsed(path, doc, error, seconds)
+
+
+def _death(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"the parser process died on this file ({name})"
+    return f"the parser process exited unexpectedly on this file (exit code {exitcode})"

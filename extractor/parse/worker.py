@@ -1,0 +1,53 @@
+"""A parse worker process (`python -m extractor.parse.worker`), driven by `ParsePool`.
+
+It reads its limits, then (index, path) tasks until None, and answers each task with
+(index, Document | None, DocumentError | None, seconds, traceback) on a private copy of stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+import traceback
+from multiprocessing.connection import Connection
+
+from extractor.config import ParseLimits
+from extractor.errors import DocumentError, ParserCrashed
+from extractor.parse import parse_file
+
+
+def serve() -> None:
+    """The worker: limits first, then (index, path) tasks until None, one answer per task."""
+    # Answers travel on a private copy of stdout; fd 1 goes to stderr so that nothing a native
+    # library prints can corrupt them.
+    results = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)
+    tasks = Connection(os.dup(0), writable=False)
+    limits = ParseLimits(**tasks.recv())
+    if limits.max_parse_memory_mb:
+        cap = limits.max_parse_memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    while True:
+        try:
+            task = tasks.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        index, path = task
+        t0 = time.perf_counter()
+        try:
+            results.send((index, parse_file(path, limits), None, time.perf_counter() - t0, ""))
+        except DocumentError as exc:
+            results.send((index, None, exc, time.perf_counter() - t0, ""))
+        except MemoryError:
+            crash = ParserCrashed(f"the parser ran out of its memory limit ({limits.max_parse_memory_mb} MiB)")
+            results.send((index, None, crash, time.perf_counter() - t0, ""))
+        except Exception as exc:  # a library failing on a hostile file; the traceback is logged
+            crash = ParserCrashed(f"the parser failed: {type(exc).__name__}: {exc}")
+            results.send((index, None, crash, time.perf_counter() - t0, traceback.format_exc()))
+
+
+if __name__ == "__main__":
+    serve()
