@@ -12,6 +12,7 @@ import time
 import traceback
 from multiprocessing.connection import Connection
 
+from extractor import faults
 from extractor.config import ParseLimits
 from extractor.errors import DocumentError, ParserCrashed
 from extractor.parse import parse_file
@@ -38,6 +39,7 @@ def serve() -> None:
         index, path = task
         t0 = time.perf_counter()
         try:
+            faults.point(f"parse {os.path.basename(path)}")
             results.send((index, parse_file(path, limits), None, time.perf_counter() - t0, ""))
         except DocumentError as exc:
             results.send((index, None, exc, time.perf_counter() - t0, ""))
