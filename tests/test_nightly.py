@@ -116,15 +116,16 @@ def test_failures_are_retried_up_to_the_limit_then_kept(tmp_path: Path) -> None:
 
 
 def test_the_lock_keeps_runs_apart_and_a_stale_one_is_recovered(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, tiny_model_dir: Path
 ) -> None:
     out = tmp_path / "out"
     with OutputLock(out), pytest.raises(OutputLocked, match="another run"):
         OutputLock(out).acquire()
     folder = _inputs(tmp_path / "in", range(1))
     with OutputLock(out):
-        cli = runner.invoke(app, ["run", str(folder), "--schema", "invoice", "--out", str(out), "--model", "x", "-q"])
-    assert cli.exit_code in (2, 3)  # the model is checked first (2) or the lock (3); both before any work
+        args = ["run", str(folder), "--schema", "invoice", "--out", str(out), "--model", str(tiny_model_dir), "-q"]
+        cli = runner.invoke(app, args)
+    assert cli.exit_code == 3 and "another run" in cli.output and not (out / "invoice").exists()
     # A run killed while holding the lock leaves its holder's details behind, but no flock.
     (out / "_lock").write_text(json.dumps({"pid": 999999, "host": "h", "started": "2026-01-01"}))
     with caplog.at_level("WARNING"), OutputLock(out) as lock:
