@@ -49,7 +49,7 @@ class RunResult:
 
     schema: SchemaInfo
     model_id: str
-    model_fingerprint: str = ""
+    model_fingerprint: str = ""  # engine fingerprint and decoding: what made these records
     records: list[Record] = field(default_factory=list)
     elapsed_s: float = 0.0
     plan: Plan | None = None  # incremental runs: what was skipped, moved, retired
@@ -83,10 +83,10 @@ class RunResult:
     def skipped(self) -> int:
         return self.plan.skipped if self.plan else 0
 
-    def write(self, out_dir: str | Path, config: RunConfig | None = None) -> list[Path]:
+    def write(self, out_dir: str | Path) -> list[Path]:
         """Add these records to an output folder, as one commit of an incremental run: a document
         written before is replaced, never duplicated. Returns the part files written."""
-        model_fp = f"{self.model_fingerprint or self.model_id}/{(config or RunConfig()).decoding}"
+        model_fp = self.model_fingerprint or f"{self.model_id}/{RunConfig().decoding}"
         with OutputStore(out_dir) as store:
             run_id = store.ledger.start_run(
                 "write", self.schema.name, self.schema.fingerprint, model_fp, "", os.getpid()
@@ -156,7 +156,7 @@ def run(
     check_model_schema(engine, schema)
     document_budget(engine, schema, config)  # a configuration that cannot work fails before any document is read
     started = time.perf_counter()
-    result = RunResult(schema=schema, model_id=engine.model_id, model_fingerprint=engine.fingerprint)
+    result = RunResult(schema=schema, model_id=engine.model_id, model_fingerprint=model_fingerprint(engine, config))
 
     def emit(record: Record) -> None:
         result.records.append(record)
@@ -224,7 +224,7 @@ def run_incremental(
     config = config or RunConfig()
     check_model_schema(engine, schema)
     discovery = inputs if isinstance(inputs, Discovery) else discover(inputs)
-    model_fp = f"{engine.fingerprint}/{config.decoding}"
+    model_fp = model_fingerprint(engine, config)
     run_date = date.today()
     with OutputStore(out) as store:
         ledger = store.ledger
@@ -237,7 +237,7 @@ def run_incremental(
         if on_plan is not None:
             on_plan(plan)
         work = Discovery(tuple(plan.todo), discovery.missing)
-        result = RunResult(schema=schema, model_id=engine.model_id, model_fingerprint=engine.fingerprint)
+        result = RunResult(schema=schema, model_id=engine.model_id, model_fingerprint=model_fp)
         written: list[Path] = []
         if len(work):
             buffer: list[Record] = []
@@ -307,6 +307,11 @@ def _log_record(record: Record) -> None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def model_fingerprint(engine: Engine | LazyEngine, config: RunConfig) -> str:
+    """What a document's row depends on besides its content and the schema: weights and decoding."""
+    return f"{engine.fingerprint}/{config.decoding}"
 
 
 def check_model_schema(engine: Engine, schema: SchemaInfo) -> None:

@@ -189,12 +189,19 @@ class Ledger:
 
     # planning -----------------------------------------------------------------------------
 
-    def items(self, schema_name: str) -> dict[str, Item]:
-        rows = self.db.execute(
-            "SELECT item_key, doc_id, source_path, status, attempts, data_file, schema_fingerprint, model_fingerprint"
-            " FROM items WHERE schema_name=?",
-            (schema_name,),
-        )
+    def items(self, schema_name: str, keys: Iterable[str] | None = None) -> dict[str, Item]:
+        """All items of a schema, or only those with the given keys."""
+        columns = "item_key, doc_id, source_path, status, attempts, data_file, schema_fingerprint, model_fingerprint"
+        if keys is None:
+            rows = self.db.execute(f"SELECT {columns} FROM items WHERE schema_name=?", (schema_name,)).fetchall()
+        else:
+            rows = [
+                row
+                for key in keys
+                for row in self.db.execute(
+                    f"SELECT {columns} FROM items WHERE schema_name=? AND item_key=?", (schema_name, key)
+                )
+            ]
         return {row[0]: Item(*row) for row in rows}
 
     def sources(self, schema_name: str) -> dict[str, tuple[int | None, int | None, str]]:

@@ -234,7 +234,7 @@ class OutputStore:
         key_of = key_of or {}
         keyed = [_with_doc_id(r, key_of.get(r.source)) for r in records]
         keys = [item_key(r.doc_id, r.source) for r in keyed]
-        before = self.ledger.items(schema.name)
+        before = self.ledger.items(schema.name, keys)
         attempts = {k: _attempts(before.get(k), schema.fingerprint, model_fingerprint) for k in keys}
         self._seq += 1
         name = f"part-{run_id:06d}-{self._seq:04d}.parquet"
