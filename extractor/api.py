@@ -93,12 +93,14 @@ def extract(
 
 
 def read(out: PathLike, schema: str, *, errors: bool = False) -> pd.DataFrame:
-    """The rows (or, with `errors`, the error rows) an output folder holds for `schema`."""
+    """The rows (or, with `errors`, the error rows) an output folder holds for `schema`: the last
+    committed state, each input once, even while a run commits or after one was killed."""
     import pandas as pd
 
-    from extractor.sink.dataset import ERRORS, ROWS, dataset_dir, read_dataset
+    from extractor.sink.dataset import ERRORS, ROWS
+    from extractor.sink.store import read_live
 
-    table = read_dataset(dataset_dir(Path(out), schema, ERRORS if errors else ROWS))
+    table = read_live(Path(out), schema, ERRORS if errors else ROWS)
     return table.to_pandas() if table is not None else pd.DataFrame()
 
 

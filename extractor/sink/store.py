@@ -24,6 +24,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from extractor.schema import SchemaInfo
 from extractor.sink.arrow import errors_table, rows_table
 from extractor.sink.dataset import (
@@ -32,13 +35,15 @@ from extractor.sink.dataset import (
     data_files,
     dataset_dir,
     item_key,
+    item_keys,
     merge,
     prune_empty_dirs,
+    read_dataset,
     rewrite,
     temp_files,
     write_file,
 )
-from extractor.sink.ledger import Item, Ledger, NewFile, Outcome
+from extractor.sink.ledger import LEDGER_NAME, Item, Ledger, NewFile, Outcome
 from extractor.sink.lock import OutputLock
 from extractor.types import Record
 
@@ -303,6 +308,37 @@ class OutputStore:
 
     def status(self) -> dict[str, Any]:
         return status_of(self.ledger)
+
+
+def read_live(out_dir: str | os.PathLike[str], schema_name: str, kind: str = ROWS) -> pa.Table | None:
+    """The rows the ledger counts as live: the last committed state, each input at most once, even
+    right after a kill (when a raw reader of the folder could see a replaced row twice). None if
+    the dataset holds no rows. A folder without a ledger is read as it is."""
+    out = Path(out_dir)
+    if not (out / LEDGER_NAME).is_file():
+        return read_dataset(dataset_dir(out, schema_name, kind))
+    ledger = Ledger(out)
+    try:
+        live: dict[str, set[str]] = defaultdict(set)
+        for data_file, key in ledger.query("SELECT data_file, item_key FROM items WHERE schema_name=?", (schema_name,)):
+            live[str(data_file)].add(str(key))
+        files = [
+            rel for rel, (name, k, _rows, _dirty) in sorted(ledger.files().items()) if name == schema_name and k == kind
+        ]
+    finally:
+        ledger.close()
+    tables = []
+    for rel in files:
+        try:
+            table = pq.read_table(out / rel, partitioning=None)
+        except FileNotFoundError:  # replaced by a compaction since the ledger was read
+            continue
+        table = table.filter(pa.array([k in live[rel] for k in item_keys(table)], pa.bool_()))
+        run_date = Path(rel).parent.name.partition("=")[2]
+        tables.append(table.append_column("run_date", pa.array([run_date] * table.num_rows, pa.string())))
+    if not tables:
+        return None
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
 def status_of(ledger: Ledger) -> dict[str, Any]:
