@@ -98,7 +98,7 @@ def read(out: PathLike, schema: str, *, errors: bool = False) -> pd.DataFrame:
     import pandas as pd
 
     from extractor.sink.dataset import ERRORS, ROWS
-    from extractor.sink.store import read_live
+    from extractor.sink.views import read_live
 
     table = read_live(Path(out), schema, ERRORS if errors else ROWS)
     return table.to_pandas() if table is not None else pd.DataFrame()

@@ -207,7 +207,7 @@ def status_command(
 ) -> None:
     """Documents done, failed and pending per schema; rows; last runs; errors by reason."""
     from extractor.sink.ledger import LEDGER_NAME, Ledger
-    from extractor.sink.store import status_of
+    from extractor.sink.views import status_of
 
     if not (out / LEDGER_NAME).is_file():
         console.print(f"[red]error:[/] {out} is not an output folder of `extractor run` (no {LEDGER_NAME})")

@@ -4,7 +4,8 @@ arrow.py     Records -> typed Arrow tables (rows, errors)
 dataset.py   the on-disk layout: run-date partitions, atomic file writes, rewrites, reads
 ledger.py    SQLite: which input's row lives in which file, attempts, runs
 lock.py      one run per output folder
-store.py     the three together: recover, plan, commit, compact, status
+store.py     the three together: recover, plan, commit, compact
+views.py     what readers see: live rows through the ledger, status
 """
 
 from extractor.sink.arrow import ERRORS_SCHEMA, arrow_type, errors_table, rows_schema, rows_table
