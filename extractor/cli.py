@@ -94,6 +94,10 @@ def run_command(
     parse_workers: Annotated[
         int, typer.Option(min=0, help="Parse processes (0: in this process, without timeout or crash isolation).")
     ] = _default("parse_workers"),
+    ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="OCR scanned pages and images with Tesseract.")] = _limit(
+        "ocr"
+    ),
+    ocr_lang: Annotated[str, typer.Option(help="Tesseract languages, e.g. eng+fra+deu.")] = _limit("ocr_lang"),
     log_file: Annotated[Path | None, typer.Option(help="Append JSON log lines here (one per document).")] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="-v: summary, -vv: every document.")] = 0,
     show: Annotated[bool, typer.Option("--show", help="Print the rows and errors of this run.")] = False,
@@ -111,6 +115,7 @@ def run_command(
     from extractor.config import ParseLimits
     from extractor.engines.model_store import model_for
     from extractor.engines.transformers import lazy_engine
+    from extractor.parse.ocr import check_languages
     from extractor.pipeline import discover, run_incremental
     from extractor.schema import load_schema
 
@@ -123,7 +128,11 @@ def run_command(
             parse_timeout_s=parse_timeout,
             max_attachment_bytes=int(max_attachment_mb * 2**20),
             max_attachment_depth=max_attachment_depth,
+            ocr=ocr,
+            ocr_lang=ocr_lang,
         )
+        if ocr:
+            check_languages(ocr_lang)
         config = _run_config(
             batch_size=batch_size,
             max_input_tokens=max_input_tokens,
@@ -142,14 +151,14 @@ def run_command(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("ok {task.fields[ok]} · failed {task.fields[failed]}"),
+            TextColumn("ok {task.fields[ok]} · failed {task.fields[failed]} · OCR pages {task.fields[ocr]}"),
             TimeElapsedColumn(),
             console=console,
             disable=quiet,
         ) as progress,
     ):
-        task = progress.add_task(f"planning {len(discovery)} inputs", total=None, ok=0, failed=0)
-        counts = {"ok": 0, "failed": 0}
+        task = progress.add_task(f"planning {len(discovery)} inputs", total=None, ok=0, failed=0, ocr=0)
+        counts = {"ok": 0, "failed": 0, "ocr": 0}
 
         def on_plan(plan) -> None:  # type: ignore[no-untyped-def]
             todo = len(plan.todo) + len(discovery.missing)
@@ -159,6 +168,7 @@ def run_command(
 
         def on_record(record) -> None:  # type: ignore[no-untyped-def]
             counts["ok" if record.ok else "failed"] += 1
+            counts["ocr"] += record.provenance.ocr_pages if record.provenance else 0
             progress.update(task, advance=1, **counts)
 
         result = run_incremental(

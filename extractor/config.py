@@ -18,6 +18,12 @@ class ParseLimits(BaseModel):
     max_attachment_bytes: int = Field(100 * 1024 * 1024, gt=0, description="total attachment bytes per email")
     parse_timeout_s: float = Field(120.0, gt=0, description="a file that takes longer to parse is stopped")
     max_parse_memory_mb: int = Field(4096, ge=0, description="address-space cap of a parse worker (0: none)")
+    ocr: bool = Field(True, description="OCR scanned pages and images (False: they become error rows)")
+    ocr_lang: str = Field(
+        "eng", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$", description="Tesseract languages, e.g. eng+fra"
+    )
+    ocr_dpi: int = Field(300, ge=50, le=1200, description="resolution scanned pages are rendered at for OCR")
+    ocr_page_timeout_s: float = Field(60.0, gt=0, description="OCR of one page that takes longer is stopped")
 
 
 class RunConfig(BaseModel):

@@ -79,6 +79,10 @@ class EncodingError(InputError):
     pass
 
 
+class OcrUnavailable(InputError):
+    """A page needs OCR and Tesseract is not installed."""
+
+
 class ParseTimeout(InputError):
     """The parser ran past its time limit on this file and was stopped."""
 

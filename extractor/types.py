@@ -41,6 +41,7 @@ class Page:
     start: int
     end: int
     origin: str = ""
+    ocr_confidence: float | None = None  # set when the page's text came from OCR: mean word confidence 0..1
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class Provenance:
     completion_tokens: int = 0
     parse_s: float = 0.0
     extract_s: float = 0.0
+    ocr_pages: int = 0  # pages of the document whose text came from OCR
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,10 @@ class Record:
     @property
     def ok(self) -> bool:
         return self.status is Status.OK
+
+    @property
+    def ocr(self) -> bool:
+        return bool(self.provenance and self.provenance.ocr_pages)
 
 
 @dataclass(frozen=True)

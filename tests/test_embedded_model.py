@@ -93,3 +93,43 @@ def test_shipped_adapters_are_the_default_and_beat_zero_shot_on_the_samples() ->
     numbers = sum(r.data["invoice_number"] == labels[r.source]["invoice_number"] for r in good)
     # measured 4/4 on both with the shipped adapter (zero-shot: 3/4)
     assert len(good) == 4 and totals >= 3 and numbers >= 3, (totals, numbers)
+
+
+@pytest.mark.skipif(__import__("shutil").which("tesseract") is None, reason="Tesseract is not installed")
+def test_scans_extract_like_their_digital_twins(tmp_path: Path) -> None:
+    """An image-only invoice PDF, and a photo of its first page attached to an email, through
+    `extractor run` with the default model: the same key fields as the digital PDF."""
+    from typer.testing import CliRunner
+
+    import extractor
+    from extractor.cli import app
+    from extractor.synth.render import email_message
+    from tests import scans
+
+    digital = (SAMPLES / "invoices" / "acme-2024-0042.pdf").read_bytes()
+    pages = scans.scanned_images(digital)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "digital.pdf").write_bytes(digital)
+    (folder / "scanned.pdf").write_bytes(scans.image_only_pdf(pages))
+    photo = scans.image_bytes(pages[0], "JPEG")
+    (folder / "photo.eml").write_bytes(
+        email_message(
+            "ap@acme.example",
+            "me@example.org",
+            "Invoice",
+            "See the photo.",
+            attachments=[("inv.jpg", "image/jpeg", photo)],
+        )
+    )
+    result = CliRunner().invoke(app, ["run", str(folder), "--schema", "invoice", "--out", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    rows = extractor.read(tmp_path / "out", "invoice").set_index(
+        extractor.read(tmp_path / "out", "invoice")["source_path"].map(lambda p: Path(p).name)
+    )
+    assert rows.loc["digital.pdf", "ocr"] == False and rows.loc["scanned.pdf", "ocr"] and rows.loc["photo.eml", "ocr"]  # noqa: E712
+    assert rows.loc["digital.pdf", "invoice_number"] == "INV-2024-0042"  # the twin itself is read right
+    for name in ("scanned.pdf", "photo.eml"):
+        for field in ("invoice_number", "total", "currency"):
+            assert rows.loc["digital.pdf", field] is not None
+            assert rows.loc[name, field] == rows.loc["digital.pdf", field], (name, field)

@@ -92,6 +92,7 @@ def extract_batch(
             completion_tokens=generation.completion_tokens,
             parse_s=parse_s[i] if parse_s else 0.0,
             extract_s=per_doc_s,
+            ocr_pages=sum(p.ocr_confidence is not None for p in doc.pages),
         )
         evidence: list[Evidence] = []
         data: dict[str, Any] | None = None

@@ -24,13 +24,27 @@ SUFFIX_KINDS = {
     ".md": "text",
     ".html": "html",
     ".htm": "html",
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".tif": "image",
+    ".tiff": "image",
 }
+# Magic bytes win over the name: a PDF or image named anything is read as what it is.
+_MAGIC = [
+    (b"%PDF-", "pdf"),
+    (b"\x89PNG", "image"),
+    (b"\xff\xd8\xff", "image"),
+    (b"II*\x00", "image"),
+    (b"MM\x00*", "image"),
+]
 SUPPORTED_SUFFIXES = tuple(SUFFIX_KINDS)
 
 
 def detect_kind(path: Path, head: bytes) -> str:
-    if head.startswith(b"%PDF-"):
-        return "pdf"
+    for magic, kind_of in _MAGIC:
+        if head.startswith(magic):
+            return kind_of
     kind = SUFFIX_KINDS.get(path.suffix.lower())
     if kind is None:
         raise UnsupportedType(
@@ -60,6 +74,16 @@ def parse_file(path: str | Path, limits: ParseLimits | None = None) -> Document:
         raise
 
 
+def image_format(data: bytes, name: str = "") -> str:
+    if data.startswith(b"\x89PNG"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if data.startswith((b"II*\x00", b"MM\x00*")):
+        return "tiff"
+    return Path(name).suffix.lower().lstrip(".") or "png"
+
+
 def parse_bytes(data: bytes, source: str, kind: str, limits: ParseLimits | None = None) -> Document:
     limits = limits or ParseLimits()
     out = TextBuilder()
@@ -72,6 +96,10 @@ def parse_bytes(data: bytes, source: str, kind: str, limits: ParseLimits | None 
         from extractor.parse.email import parse_eml, parse_msg
 
         metadata = (parse_eml if kind == "email" else parse_msg)(data, out, limits)
+    elif kind == "image":
+        from extractor.parse.pdf import parse_image
+
+        metadata = parse_image(data, out, limits, image_format(data, source))
     elif kind in ("text", "html"):
         from extractor.parse.text import parse_text
 
@@ -79,8 +107,17 @@ def parse_bytes(data: bytes, source: str, kind: str, limits: ParseLimits | None 
     else:
         raise UnsupportedType(f"unsupported document kind {kind!r}")
     text = out.text()
+    ocr_pages = [p for p in out.pages if p.ocr_confidence is not None]
+    if ocr_pages:
+        metadata["ocr_pages"] = [f"{p.origin}#{p.number}" if p.origin else p.number for p in ocr_pages]
+        metadata["ocr_confidence"] = round(sum(p.ocr_confidence or 0.0 for p in ocr_pages) / len(ocr_pages), 4)
     if not text.strip():
-        hint = " (a scanned PDF without a text layer? OCR is not supported yet)" if kind == "pdf" else ""
+        if ocr_pages:
+            hint = f" (OCR found no text on {len(ocr_pages)} scanned page(s))"
+        elif kind == "pdf" and not limits.ocr:
+            hint = " (a scanned PDF? OCR is switched off)"
+        else:
+            hint = ""
         raise EmptyInput(f"no extractable text{hint}")
     return Document(
         doc_id=hashlib.sha256(data).hexdigest(),

@@ -33,10 +33,10 @@ class TextBuilder:
         if self._length and not self._parts[-1].endswith("\n\n"):
             self.add("\n" if self._parts[-1].endswith("\n") else "\n\n")
 
-    def add_page(self, number: int, text: str, origin: str = "") -> None:
+    def add_page(self, number: int, text: str, origin: str = "", ocr_confidence: float | None = None) -> None:
         self.separate()
         start, end = self.add(text.rstrip() + "\n")
-        self.pages.append(Page(number=number, start=start, end=end, origin=origin))
+        self.pages.append(Page(number=number, start=start, end=end, origin=origin, ocr_confidence=ocr_confidence))
 
     @contextmanager
     def section(self, name: str) -> Iterator[None]:

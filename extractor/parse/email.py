@@ -24,7 +24,7 @@ from email.utils import getaddresses
 from typing import Any
 
 from extractor.config import ParseLimits
-from extractor.errors import CorruptInput, EmptyInput, EncodingError, InputError
+from extractor.errors import CorruptInput, EmptyInput, EncodingError, InputError, OcrUnavailable
 from extractor.parse.builder import TextBuilder
 from extractor.parse.html import html_to_text
 
@@ -147,12 +147,19 @@ def _attach(att: _Attachment, out: TextBuilder, budget: _Budget, depth: int, ori
             from extractor.parse.pdf import parse_pdf
 
             parse_pdf(att.data, scratch, budget.limits, origin=label)
+        elif kind == "image":
+            from extractor.parse import image_format
+            from extractor.parse.pdf import parse_image
+
+            parse_image(att.data, scratch, budget.limits, image_format(att.data, att.name), origin=label)
         elif kind in ("eml", "msg"):
             nested = (_eml if kind == "eml" else _msg)(att.data, scratch, budget, depth + 1, origin=label + "/")
             skipped.extend(f"{att.name}/{note}" for note in nested.get("skipped_attachments", []))
         else:
             text = _decode(att.data, None, f"attachment {att.name}")
             scratch.add(html_to_text(text) if kind == "html" else text)
+    except OcrUnavailable:
+        raise  # a scan nobody can read is the document's error, not a footnote
     except InputError as exc:
         return f"{type(exc).__name__}: {exc}"
     if not scratch.text().strip():
@@ -174,6 +181,8 @@ def _shift(span: Any, offset: int) -> Any:
 
 def _attachment_kind(att: _Attachment) -> str | None:
     ctype, name = att.content_type.lower(), att.name.lower()
+    if ctype in ("image/png", "image/jpeg", "image/tiff") or name.endswith((".png", ".jpg", ".jpeg", ".tif", ".tiff")):
+        return "image"
     if ctype == "application/pdf" or name.endswith(".pdf"):
         return "pdf"
     if ctype == "message/rfc822" or name.endswith(".eml"):

@@ -2,7 +2,8 @@
 
 Text blocks are read in PyMuPDF's sorted reading order. Tables that PyMuPDF finds are emitted as
 Markdown at their position on the page, and the text blocks they cover are left out, so a table
-reads as rows and columns instead of word soup.
+reads as rows and columns instead of word soup. A page without a usable text layer that shows an
+image (a scan) is OCRed (parse/ocr.py); the other pages of a mixed PDF keep their real text.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from extractor.config import ParseLimits
 from extractor.errors import CorruptInput, EncryptedInput, TooLarge
 from extractor.parse.builder import TextBuilder
+from extractor.parse.ocr import needs_ocr, ocr_page, read_image
 
 # A text block counts as part of a table when this share of its area lies inside the table.
 _TABLE_COVER = 0.6
@@ -34,7 +36,12 @@ def parse_pdf(data: bytes, out: TextBuilder, limits: ParseLimits, origin: str = 
         if doc.page_count > limits.max_pages:
             raise TooLarge(f"PDF has {doc.page_count} pages, over the limit of {limits.max_pages}")
         for page in doc:
-            out.add_page(page.number + 1, _page_text(page), origin=origin)
+            text, confidence = _page_text(page), None
+            if limits.ocr and needs_ocr(text, page):
+                what = f"page {page.number + 1}" + (f" of {origin}" if origin else "")
+                read = ocr_page(page, limits, what)
+                text, confidence = read.text, read.confidence if read.confidence is not None else 0.0
+            out.add_page(page.number + 1, text, origin=origin, ocr_confidence=confidence)
         metadata = {k: v for k, v in (doc.metadata or {}).items() if v}
         metadata["page_count"] = doc.page_count
     return metadata
@@ -70,3 +77,40 @@ def _page_text(page: Any) -> str:
 def _covered(block: Any, table: Any) -> bool:
     area = block.get_area()
     return area > 0 and (block & table).get_area() / area >= _TABLE_COVER
+
+
+IMAGE_TYPES = {"png": "png", "jpeg": "jpg", "jpg": "jpg", "tiff": "tiff", "tif": "tiff"}
+
+
+def parse_image(data: bytes, out: TextBuilder, limits: ParseLimits, fmt: str, origin: str = "") -> dict[str, Any]:
+    """An image file (PNG, JPEG, TIFF; multi-page TIFF is one page per frame) read by OCR."""
+    import pymupdf
+
+    from extractor.errors import EmptyInput
+
+    if not limits.ocr:
+        raise EmptyInput("an image has no text layer and OCR is switched off")
+    try:
+        doc = pymupdf.open(stream=data, filetype=IMAGE_TYPES.get(fmt, fmt))
+    except (pymupdf.FileDataError, RuntimeError, ValueError) as exc:
+        raise CorruptInput(f"not a readable {fmt.upper()} image ({exc})") from exc
+    with doc:
+        if doc.page_count > limits.max_pages:
+            raise TooLarge(f"image has {doc.page_count} pages, over the limit of {limits.max_pages}")
+        for page in doc:
+            what = f"image page {page.number + 1}" + (f" of {origin}" if origin else "")
+            if doc.page_count == 1 and fmt in ("png", "jpg", "jpeg"):
+                read = read_image(_as_png(data), limits, what)  # its own pixels, not re-rendered
+            else:
+                read = ocr_page(page, limits, what)
+            out.add_page(page.number + 1, read.text, origin=origin, ocr_confidence=read.confidence or 0.0)
+        return {"page_count": doc.page_count, "image_format": fmt}
+
+
+def _as_png(data: bytes) -> bytes:
+    import pymupdf
+
+    pix = pymupdf.Pixmap(data)
+    if pix.alpha or pix.n > 3:
+        pix = pymupdf.Pixmap(pymupdf.csRGB, pix, 0)
+    return pix.tobytes("png")

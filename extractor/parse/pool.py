@@ -26,11 +26,13 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from extractor.config import ParseLimits
-from extractor.errors import DocumentError, ParserCrashed, ParseTimeout
+from extractor.errors import DocumentError, EngineError, ParserCrashed, ParseTimeout
 from extractor.parse import parse_file
 from extractor.types import Document
 
 log = logging.getLogger(__name__)
+
+_START_TIMEOUT_S = 120
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,9 @@ class ParsePool:
         proc.stdin.close()
         worker = _Worker(proc, results, tasks)
         worker.send(self.limits.model_dump())
+        if not results.poll(_START_TIMEOUT_S) or results.recv() != ("ready",):
+            worker.kill()
+            raise EngineError(f"a parse worker did not start within {_START_TIMEOUT_S} s")
         return worker
 
     def _replace(self, worker: _Worker) -> _Worker:
@@ -102,43 +107,57 @@ class ParsePool:
     def map(self, paths: Iterable[Path]) -> Iterator[Parsed]:
         todo = list(paths)
         timeout_s = self.limits.parse_timeout_s
+        # Each OCR page announces itself and has its own timeout (enforced in the worker); the
+        # file's deadline moves past it, so a long scan is not stopped for being long.
+        page_grace_s = max(timeout_s, self.limits.ocr_page_timeout_s + 5)
         ahead = 2 * self.size
         results: dict[int, Parsed] = {}
         idle = list(self._workers)
-        busy: dict[Connection, tuple[_Worker, int, float]] = {}
+        busy: dict[Connection, _Task] = {}
         sent = done = 0
         while done < len(todo):
             while idle and sent < len(todo) and sent < done + ahead:
                 worker = idle.pop()
                 worker.send((sent, str(todo[sent])))
-                busy[worker.conn] = (worker, sent, time.monotonic())
+                now = time.monotonic()
+                busy[worker.conn] = _Task(worker, sent, now, now + timeout_s)
                 sent += 1
             if done in results:
                 yield results.pop(done)
                 done += 1
                 continue
-            deadline = min(started for _, _, started in busy.values()) + timeout_s
+            deadline = min(task.deadline for task in busy.values())
             for conn in wait(list(busy), timeout=max(0.0, deadline - time.monotonic())):
-                worker, index, started = busy.pop(conn)  # type: ignore[arg-type]
+                task = busy[conn]  # type: ignore[index]
                 try:
-                    results[index] = _received(todo[index], conn.recv())
-                    idle.append(worker)
+                    message = conn.recv()  # type: ignore[union-attr]
                 except (EOFError, OSError):
-                    results[index] = Parsed(
-                        todo[index], None, ParserCrashed(_death(worker.exit_code())), time.monotonic() - started
-                    )
-                    idle.append(self._replace(worker))
+                    del busy[conn]  # type: ignore[arg-type]
+                    crash = ParserCrashed(_death(task.worker.exit_code()))
+                    results[task.index] = Parsed(todo[task.index], None, crash, time.monotonic() - task.started)
+                    idle.append(self._replace(task.worker))
+                    continue
+                if message[0] == "alive":
+                    task.deadline = time.monotonic() + page_grace_s
+                    continue
+                del busy[conn]  # type: ignore[arg-type]
+                results[task.index] = _received(todo[task.index], message)
+                idle.append(task.worker)
             now = time.monotonic()
-            for conn, (worker, index, started) in list(busy.items()):
-                if now - started >= timeout_s and not conn.poll():
+            for conn, task in list(busy.items()):
+                if now >= task.deadline and not conn.poll():
                     del busy[conn]
-                    results[index] = Parsed(
-                        todo[index],
-                        None,
-                        ParseTimeout(f"parsing took longer than {timeout_s:g} s; the parser was stopped"),
-                        now - started,
-                    )
-                    idle.append(self._replace(worker))
+                    timeout = ParseTimeout(f"parsing took longer than {timeout_s:g} s; the parser was stopped")
+                    results[task.index] = Parsed(todo[task.index], None, timeout, now - task.started)
+                    idle.append(self._replace(task.worker))
+
+
+@dataclass
+class _Task:
+    worker: _Worker
+    index: int
+    started: float
+    deadline: float
 
 
 @dataclass

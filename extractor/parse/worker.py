@@ -15,7 +15,7 @@ from multiprocessing.connection import Connection
 from extractor import faults
 from extractor.config import ParseLimits
 from extractor.errors import DocumentError, ParserCrashed
-from extractor.parse import parse_file
+from extractor.parse import ocr, parse_file
 
 
 def serve() -> None:
@@ -29,6 +29,7 @@ def serve() -> None:
     if limits.max_parse_memory_mb:
         cap = limits.max_parse_memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    results.send(("ready",))  # imports done: a task's time limit counts from its start, not ours
     while True:
         try:
             task = tasks.recv()
@@ -37,6 +38,7 @@ def serve() -> None:
         if task is None:
             return
         index, path = task
+        ocr.on_page = lambda index=index: results.send(("alive", index))
         t0 = time.perf_counter()
         try:
             faults.point(f"parse {os.path.basename(path)}")

@@ -30,6 +30,7 @@ _TRAILING = [
     pa.field("schema_name", pa.string()),
     pa.field("schema_fingerprint", pa.string()),
     pa.field("truncated", pa.bool_()),
+    pa.field("ocr", pa.bool_()),
     pa.field("decoding", pa.string()),
     pa.field(
         "_evidence",
@@ -114,6 +115,7 @@ def rows_table(records: Iterable[Record], schema: SchemaInfo) -> pa.Table:
                 "schema_name": schema.name,
                 "schema_fingerprint": schema.fingerprint,
                 "truncated": p.truncated if p else None,
+                "ocr": record.ocr,
                 "decoding": p.decoding if p else None,
                 "_evidence": [asdict(e) for e in record.evidence],
             }
