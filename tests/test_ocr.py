@@ -118,3 +118,12 @@ def test_ocr_pages_have_their_own_timeout_and_a_long_scan_is_not_stopped_for_bei
         (parsed,) = pool.map([long_scan])
     assert parsed.error is None and parsed.document is not None and len(parsed.document.pages) == 6
     assert parsed.seconds > 2.5  # longer than the parse timeout, yet not stopped
+
+
+def test_a_broken_image_is_an_error_row(tmp_path: Path) -> None:
+    broken = documents.write(tmp_path / "photo.jpg", b"\xff\xd8\xff\xe0 not really a jpeg")
+    named_wrong = documents.write(tmp_path / "scan.png", b"%PDF-1.4 truncated")  # content decides the kind
+    config = RunConfig(decoding="json", parse_workers=0)
+    result = run([broken, named_wrong], load_schema("invoice"), FakeEngine([GOOD_ANSWER]), config)
+    errors = {Path(r.source).name: (r.kind, r.error.type) for r in result.records if r.error}
+    assert errors == {"photo.jpg": ("image", "CorruptInput"), "scan.png": ("image", "CorruptInput")}

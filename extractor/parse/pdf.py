@@ -92,17 +92,20 @@ def parse_image(data: bytes, out: TextBuilder, limits: ParseLimits, fmt: str, or
         raise EmptyInput("an image has no text layer and OCR is switched off")
     try:
         doc = pymupdf.open(stream=data, filetype=IMAGE_TYPES.get(fmt, fmt))
-    except (pymupdf.FileDataError, RuntimeError, ValueError) as exc:
+    except (pymupdf.FileDataError, pymupdf.mupdf.FzErrorBase, RuntimeError, ValueError) as exc:
         raise CorruptInput(f"not a readable {fmt.upper()} image ({exc})") from exc
     with doc:
         if doc.page_count > limits.max_pages:
             raise TooLarge(f"image has {doc.page_count} pages, over the limit of {limits.max_pages}")
-        for page in doc:
-            what = f"image page {page.number + 1}" + (f" of {origin}" if origin else "")
-            if doc.page_count == 1 and fmt in ("png", "jpg", "jpeg"):
-                read = read_image(_as_png(data), limits, what)  # its own pixels, not re-rendered
-            else:
-                read = ocr_page(page, limits, what)
+        for number in range(doc.page_count):
+            what = f"image page {number + 1}" + (f" of {origin}" if origin else "")
+            try:
+                page = doc[number]
+                # a single photo is read at its own pixels, not re-rendered
+                png = _as_png(data) if doc.page_count == 1 and fmt in ("png", "jpg", "jpeg") else None
+            except (pymupdf.mupdf.FzErrorBase, RuntimeError, ValueError) as exc:
+                raise CorruptInput(f"not a readable {fmt.upper()} image ({exc})") from exc
+            read = read_image(png, limits, what) if png is not None else ocr_page(page, limits, what)
             out.add_page(page.number + 1, read.text, origin=origin, ocr_confidence=read.confidence or 0.0)
         return {"page_count": doc.page_count, "image_format": fmt}
 
