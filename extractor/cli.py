@@ -132,7 +132,7 @@ def run_command(
             ocr_lang=ocr_lang,
         )
         if ocr:
-            check_languages(ocr_lang)
+            check_languages(ocr_lang)  # before the model resolves, not only once a document needs extracting
         config = _run_config(
             batch_size=batch_size,
             max_input_tokens=max_input_tokens,

@@ -27,6 +27,7 @@ from extractor.config import RunConfig
 from extractor.engines.base import Engine, LazyEngine
 from extractor.errors import ConfigError, MissingInput
 from extractor.extract import document_budget, extract_batch
+from extractor.parse.ocr import check_languages
 from extractor.parse.pool import Parsed, ParsePool, parse_serially
 from extractor.schema import SchemaInfo
 from extractor.sink import errors_table, rows_table
@@ -155,6 +156,8 @@ def run(
     config = config or RunConfig()
     check_model_schema(engine, schema)
     document_budget(engine, schema, config)  # a configuration that cannot work fails before any document is read
+    if config.limits.ocr:
+        check_languages(config.limits.ocr_lang)
     started = time.perf_counter()
     result = RunResult(schema=schema, model_id=engine.model_id, model_fingerprint=model_fingerprint(engine, config))
 

@@ -94,6 +94,9 @@ def test_unknown_ocr_language_fails_before_any_document(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="tesseract-ocr-xxx"):
         ocr.check_languages("eng+xxx")
     ocr.check_languages("eng")
+    config = RunConfig(limits=ParseLimits(ocr_lang="eng+xxx"))
+    with pytest.raises(ConfigError, match="not installed"):  # the API too, before any document is read
+        run([documents.invoice(tmp_path)], load_schema("invoice"), FakeEngine([]), config)
 
 
 @needs_tesseract
