@@ -52,7 +52,7 @@ def measured(argv: list[str]) -> dict[str, float]:
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
-    out, err = proc.communicate()
+    _out, err = proc.communicate()
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1):
         raise SystemExit(f"{argv} exited {code}:\n{err.decode()[-3000:]}")
@@ -108,13 +108,13 @@ def main() -> None:
     again = measured(cli)
     results = {
         "documents": args.n,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "generate_pdfs_s": round(generate_s, 1),
         "first_pass_parse_and_commit": first,
         "rerun_nothing_changed": unchanged,
         "rerun_all_touched_same_content": touched,
         "rerun_again": again,
-        "command": "bench/nightly_rerun.py --n %d" % args.n,
+        "command": f"bench/nightly_rerun.py --n {args.n}",
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "rerun.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -97,7 +97,7 @@ def parse_bytes(data: bytes, source: str, kind: str, limits: ParseLimits | None 
 
         metadata = (parse_eml if kind == "email" else parse_msg)(data, out, limits)
     elif kind == "image":
-        from extractor.parse.pdf import parse_image
+        from extractor.parse.image import parse_image
 
         metadata = parse_image(data, out, limits, image_format(data, source))
     elif kind in ("text", "html"):

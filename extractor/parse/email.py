@@ -149,7 +149,7 @@ def _attach(att: _Attachment, out: TextBuilder, budget: _Budget, depth: int, ori
             parse_pdf(att.data, scratch, budget.limits, origin=label)
         elif kind == "image":
             from extractor.parse import image_format
-            from extractor.parse.pdf import parse_image
+            from extractor.parse.image import parse_image
 
             parse_image(att.data, scratch, budget.limits, image_format(att.data, att.name), origin=label)
         elif kind in ("eml", "msg"):
