@@ -33,6 +33,8 @@ from extractor.types import Document
 log = logging.getLogger(__name__)
 
 _START_TIMEOUT_S = 120
+PROTOCOL = 2  # bump when the messages between pool and worker change (never import worker.py here:
+# it runs as `python -m`, and a module imported before it runs as __main__ is loaded twice)
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,16 @@ class ParsePool:
         proc.stdin.close()
         worker = _Worker(proc, results, tasks)
         worker.send(self.limits.model_dump())
-        if not results.poll(_START_TIMEOUT_S) or results.recv() != ("ready",):
+        if not results.poll(_START_TIMEOUT_S):
             worker.kill()
             raise EngineError(f"a parse worker did not start within {_START_TIMEOUT_S} s")
+        hello = results.recv()
+        if hello != ("ready", PROTOCOL):
+            worker.kill()
+            raise EngineError(
+                f"the parse worker speaks {hello!r}, this extractor expects ('ready', {PROTOCOL}): "
+                "was extractor upgraded while this run was going? Run it again."
+            )
         return worker
 
     def _replace(self, worker: _Worker) -> _Worker:

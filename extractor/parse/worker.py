@@ -16,6 +16,7 @@ from extractor import faults
 from extractor.config import ParseLimits
 from extractor.errors import DocumentError, ParserCrashed
 from extractor.parse import ocr, parse_file
+from extractor.parse.pool import PROTOCOL
 
 
 def serve() -> None:
@@ -29,7 +30,9 @@ def serve() -> None:
     if limits.max_parse_memory_mb:
         cap = limits.max_parse_memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    results.send(("ready",))  # imports done: a task's time limit counts from its start, not ours
+    # Imports done: a task's time limit counts from its start, not ours. The protocol version
+    # catches a worker started from newer code than the pool's (extractor upgraded mid-run).
+    results.send(("ready", PROTOCOL))
     while True:
         try:
             task = tasks.recv()
