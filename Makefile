@@ -7,8 +7,8 @@ BIN    := $(VENV)/bin
 # The CPU build of torch: on this kind of machine pip takes it from the local wheel
 # (/opt/wheels). A GPU user installs the CUDA build of torch first; see the README.
 TORCH  ?= torch==2.13.0
-TESSERACT_INSTALL = apt-get install -y -q --no-install-recommends tesseract-ocr \
-  || (apt-get update -q && apt-get install -y -q --no-install-recommends tesseract-ocr)
+TESSERACT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends tesseract-ocr \
+  || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends tesseract-ocr)
 
 .PHONY: setup demo test lint samples clean
 
