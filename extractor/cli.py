@@ -108,7 +108,6 @@ def run_command(
     Safe to run every night on a growing folder and to kill at any moment: only new or changed
     documents are processed, and a rerun ends with every input exactly once.
     """
-    import shlex
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -181,7 +180,7 @@ def run_command(
             max_attempts=max_attempts,
             on_plan=on_plan,
             on_record=on_record,
-            command="extractor " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            command=_command_line(),
         )
     if show:
         _print_rows(result.rows(), [f.name for f in schema_info.fields])
@@ -387,7 +386,6 @@ def finetune_command(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Fine-tune a LoRA adapter for SCHEMA; an interrupted run resumes when rerun with the same settings."""
-    import shlex
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -410,7 +408,7 @@ def finetune_command(
             patience=patience,
             dev_limit=dev_limit,
         )
-    command = "extractor " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _command_line()
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -463,7 +461,6 @@ def eval_command(
     schema: Annotated[str | None, typer.Option(help="Schema, if the labels do not name it.")] = None,
 ) -> None:
     """Per-field precision, recall, F1 and exact match; writes report.md, scores.json and charts."""
-    import shlex
     import sys
 
     from extractor.evaluation import evaluate
@@ -491,9 +488,16 @@ def eval_command(
         f"error rows {s.failed} · missing {s.missing} (both counted as misses)"
     )
     target = out or (ev.predictions.parent / "eval")
-    command = "extractor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else ""
+    command = _command_line() if sys.argv[1:2] == ["eval"] else ""
     written = write_report(ev, target, base, command=command)
     console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+def _command_line() -> str:
+    """This invocation as a shell command, for run records and model cards."""
+    import shlex
+
+    return "extractor " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def _run_config(**options: object):  # type: ignore[no-untyped-def]

@@ -49,7 +49,8 @@ def evaluate(
     tolerance: Decimal = DEFAULT_TOLERANCE,
 ) -> Evaluation:
     """Score a run's output (its output folder, or the `<schema>` dataset in it) against a labels file."""
-    from extractor.sink.dataset import read_dataset
+    from extractor.sink.dataset import ERRORS, ROWS
+    from extractor.sink.views import read_live
 
     labels_path = Path(labels)
     gold = load_labels(labels_path, split)
@@ -59,8 +60,8 @@ def evaluate(
     if not gold:
         raise ConfigError(f"no labels for schema {schema_info.name!r} in {labels_path}")
     rows_path = _rows_dataset(Path(predictions), schema_info.name)
-    rows_table = read_dataset(rows_path)
-    errors_table = read_dataset(rows_path.with_name(f"{schema_info.name}.errors"), columns=["source_path"])
+    rows_table = read_live(rows_path.parent, schema_info.name, ROWS)
+    errors_table = read_live(rows_path.parent, schema_info.name, ERRORS)
     rows = rows_table.to_pylist() if rows_table is not None else []
     errors = errors_table.to_pylist() if errors_table is not None else []
     scores = score_rows(

@@ -31,18 +31,19 @@ SUFFIX_KINDS = {
     ".tiff": "image",
 }
 # Magic bytes win over the name: a PDF or image named anything is read as what it is.
+# (leading bytes, kind, format)
 _MAGIC = [
-    (b"%PDF-", "pdf"),
-    (b"\x89PNG", "image"),
-    (b"\xff\xd8\xff", "image"),
-    (b"II*\x00", "image"),
-    (b"MM\x00*", "image"),
+    (b"%PDF-", "pdf", "pdf"),
+    (b"\x89PNG", "image", "png"),
+    (b"\xff\xd8\xff", "image", "jpg"),
+    (b"II*\x00", "image", "tiff"),
+    (b"MM\x00*", "image", "tiff"),
 ]
 SUPPORTED_SUFFIXES = tuple(SUFFIX_KINDS)
 
 
 def detect_kind(path: Path, head: bytes) -> str:
-    for magic, kind_of in _MAGIC:
+    for magic, kind_of, _fmt in _MAGIC:
         if head.startswith(magic):
             return kind_of
     kind = SUFFIX_KINDS.get(path.suffix.lower())
@@ -75,12 +76,9 @@ def parse_file(path: str | Path, limits: ParseLimits | None = None) -> Document:
 
 
 def image_format(data: bytes, name: str = "") -> str:
-    if data.startswith(b"\x89PNG"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpg"
-    if data.startswith((b"II*\x00", b"MM\x00*")):
-        return "tiff"
+    for magic, _kind, fmt in _MAGIC:
+        if data.startswith(magic):
+            return fmt
     return Path(name).suffix.lower().lstrip(".") or "png"
 
 

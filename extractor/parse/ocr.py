@@ -9,6 +9,7 @@ scanned table stay rows of text. Tesseract's language packs are Debian packages
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -39,23 +40,26 @@ def binary() -> str | None:
     return shutil.which("tesseract")
 
 
-def languages() -> set[str]:
+@functools.cache
+def languages() -> frozenset[str]:
+    """Installed language packs (asked once per process: packs do not change during a run)."""
     tesseract = binary()
     if tesseract is None:
-        return set()
+        return frozenset()
     listing = subprocess.run([tesseract, "--list-langs"], capture_output=True, text=True, timeout=30).stdout
-    return {line.strip() for line in listing.splitlines()[1:] if line.strip()}
+    return frozenset(line.strip() for line in listing.splitlines()[1:] if line.strip())
 
 
 def check_languages(lang: str) -> None:
     """Fail fast (before any document is read) on a language pack that is not installed."""
     if binary() is None:
         return  # scanned pages become error rows that say how to install Tesseract
-    missing = [code for code in lang.split("+") if code not in languages()]
+    installed = languages()
+    missing = [code for code in lang.split("+") if code not in installed]
     if missing:
         packages = " ".join(f"tesseract-ocr-{code}" for code in missing)
         raise ConfigError(
-            f"OCR language(s) {', '.join(missing)} not installed (installed: {', '.join(sorted(languages()))}); "
+            f"OCR language(s) {', '.join(missing)} not installed (installed: {', '.join(sorted(installed))}); "
             f"apt-get install {packages}"
         )
 

@@ -22,7 +22,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from extractor.schema import SchemaInfo
 from extractor.sink.arrow import errors_table, rows_table
@@ -298,13 +297,6 @@ class OutputStore:
                 merged_partitions += 1
         after = len(self.ledger.files())
         return Compaction(merged_partitions, before, after, total_rows)
-
-    # status -------------------------------------------------------------------------------
-
-    def status(self) -> dict[str, Any]:
-        from extractor.sink.views import status_of
-
-        return status_of(self.ledger)
 
 
 def _identify(path: Path, seen: tuple[int | None, int | None, str] | None) -> tuple[int | None, int | None, str | None]:
