@@ -31,7 +31,9 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    batch_size: int = Field(4, gt=0, description="documents per generation batch")
+    batch_size: int = Field(
+        32, gt=0, description="documents handed to the engine at once; it sorts them by length and batches them"
+    )
     max_input_tokens: int = Field(2048, gt=64, description="document tokens kept in the prompt")
     max_new_tokens: int = Field(1024, gt=0, description="token budget for one answer")
     limits: ParseLimits = ParseLimits()

@@ -138,3 +138,6 @@ class Generation:
     prompt_tokens: int
     completion_tokens: int
     finished: bool  # False when the token budget ran out before the answer was complete
+    token_ids: tuple[int, ...] = ()  # the answer's tokens, when the engine reports them
+    token_logprobs: tuple[float, ...] = ()  # per token, log-probability under the constraint (0.0: forced)
+    forward_passes: int = 0  # model calls spent on this answer (jump-forward makes it < completion_tokens)

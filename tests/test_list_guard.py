@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from extractor.engines.list_guard import JsonListScanner, RepeatedItemGuard
+from extractor.engines.list_guard import JsonListScanner, ListGuard
 
 
 def _scan(text: str) -> JsonListScanner:
@@ -36,15 +36,13 @@ def test_scanner_ignores_brackets_and_quotes_inside_strings() -> None:
 
 
 def _guard_after(tokens: list[str], steps: list[int], scores: torch.Tensor) -> torch.Tensor:
-    """Run the guard as generate() would: one call per step, the last call with `scores`."""
-    guard = RepeatedItemGuard(tokens, prompt_length=1, eos_token_id=None)
-    ids = [99]
-    guard(torch.tensor([ids]), torch.zeros(1, len(tokens)))
-    for step in steps[:-1]:
-        ids.append(step)
-        guard(torch.tensor([ids]), torch.zeros(1, len(tokens)))
-    ids.append(steps[-1])
-    return guard(torch.tensor([ids]), scores)
+    """Feed the row's tokens to a scanner, then let the guard restrict the next step's scores."""
+    scanner = JsonListScanner()
+    for step in steps:
+        scanner.feed(tokens[step])
+    row = scores[0].clone()
+    ListGuard(tokens).restrict(scanner, row)
+    return row.unsqueeze(0)
 
 
 def test_guard_removes_tokens_that_would_continue_a_repeating_list() -> None:

@@ -1,4 +1,4 @@
-"""Stops a list from repeating itself: a logits processor that, once the model has written an
+"""Stops a list from repeating itself: a guard on the scores that, once the model has written an
 array item identical to an earlier item of the same array, forbids every token that would start
 another item of that array.
 
@@ -9,8 +9,8 @@ item stays in the answer, so a document that really lists the same thing twice l
 only the loop after it is cut. Tokens often merge closing and separating characters (`"},`), so
 the guard checks what each candidate token would do, not just the next character.
 
-It runs after the grammar's own processor and only removes tokens the grammar allowed; if it
-would remove all of them, it leaves the scores alone.
+It runs after the grammar's mask and only removes tokens the grammar allowed; if it would remove
+all of them, it leaves the scores alone.
 """
 
 from __future__ import annotations
@@ -107,46 +107,26 @@ class JsonListScanner:
             frame.items.add(item)
 
 
-class RepeatedItemGuard:
-    """A transformers logits processor (call signature `(input_ids, scores) -> scores`)."""
+class ListGuard:
+    """Removes, from one row's scores, the tokens that would continue an array that repeated an item."""
 
-    def __init__(
-        self, token_strings: list[str], prompt_length: int, eos_token_id: int | None, comma_tokens: Any = None
-    ):
+    def __init__(self, token_strings: list[str]):
         import torch
 
         self.token_strings = token_strings
-        # Tokens holding a comma: the only ones that can continue a list. The engine passes its cached
-        # mask so it is not rebuilt over the whole vocabulary for every batch.
-        self.comma_tokens = (
-            comma_tokens
-            if comma_tokens is not None
-            else torch.tensor(["," in s for s in token_strings], dtype=torch.bool)
-        )
-        self.prompt_length = prompt_length
-        self.eos_token_id = eos_token_id
-        self.scanners: list[JsonListScanner] = []
+        # Tokens holding a comma: the only ones that can continue a list.
+        self.comma_tokens = torch.tensor(["," in s for s in token_strings], dtype=torch.bool)
 
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
+    def restrict(self, scanner: JsonListScanner, scores: Any) -> None:
+        """`scores`: the row's 1-D logits after the grammar's mask (-inf where forbidden); changed in place."""
         import torch
 
-        if not self.scanners:
-            self.scanners = [JsonListScanner() for _ in range(input_ids.shape[0])]
-        generated = input_ids.shape[1] - self.prompt_length
-        for row, scanner in enumerate(self.scanners):
-            if scanner.done:
-                continue
-            if generated > 0:
-                token = int(input_ids[row, -1])
-                if token != self.eos_token_id and token < len(self.token_strings):
-                    scanner.feed(self.token_strings[token])
-            depth = scanner.repeated_depth()
-            if depth is None:
-                continue
-            allowed = torch.isfinite(scores[row])
-            vocab = min(len(self.comma_tokens), scores.shape[1])
-            candidates = (allowed[:vocab] & self.comma_tokens[:vocab].to(allowed.device)).nonzero().flatten()
-            banned = [i for i in candidates.tolist() if scanner.would_continue(self.token_strings[i], depth)]
-            if banned and len(banned) < int(allowed.sum()):
-                scores[row, banned] = float("-inf")
-        return scores
+        depth = scanner.repeated_depth()
+        if depth is None:
+            return
+        allowed = torch.isfinite(scores)
+        vocab = min(len(self.comma_tokens), scores.shape[0])
+        candidates = (allowed[:vocab] & self.comma_tokens[:vocab].to(allowed.device)).nonzero().flatten()
+        banned = [i for i in candidates.tolist() if scanner.would_continue(self.token_strings[i], depth)]
+        if banned and len(banned) < int(allowed.sum()):
+            scores[banned] = float("-inf")
