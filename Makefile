@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 TESSERACT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends tesseract-ocr \
   || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends tesseract-ocr)
 
-.PHONY: setup demo test lint samples clean
+.PHONY: setup demo test lint samples bench clean
 
 setup: $(VENV)/.installed
 
@@ -37,6 +37,11 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check extractor schemas tests data bench
+
+# Throughput benchmark (about 40 minutes on 2 cores; compiles llama.cpp once, about 10 minutes).
+bench: setup
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/throughput.py
 
 samples: setup
 	$(BIN)/python data/make_samples.py

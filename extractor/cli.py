@@ -62,9 +62,17 @@ def run_command(
             "(default: the adapter shipped for the schema, else the embedded model).",
         ),
     ] = None,
+    engine_name: Annotated[
+        str,
+        typer.Option(
+            "--engine", help="transformers (batched; default) or llamacpp (runs the GGUF; needs extractor[llamacpp])."
+        ),
+    ] = "transformers",
     full: Annotated[bool, typer.Option("--full", help="Process every input again, not only new ones.")] = False,
     max_attempts: Annotated[int, typer.Option(min=1, help="Tries per failed document across runs.")] = 3,
-    batch_size: Annotated[int, typer.Option(min=1, help="Documents per generation batch.")] = _default("batch_size"),
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Documents handed to the engine at once (it sorts them by length).")
+    ] = _default("batch_size"),
     max_input_tokens: Annotated[int, typer.Option(min=65, help="Document tokens kept in the prompt.")] = _default(
         "max_input_tokens"
     ),
@@ -112,8 +120,8 @@ def run_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from extractor.config import ParseLimits
+    from extractor.engines.base import lazy_engine
     from extractor.engines.model_store import model_for
-    from extractor.engines.transformers import lazy_engine
     from extractor.parse.ocr import check_languages
     from extractor.pipeline import discover, run_incremental
     from extractor.schema import load_schema
@@ -142,7 +150,7 @@ def run_command(
         )
         schema_info = load_schema(schema)
         discovery = discover(inputs)
-        engine = lazy_engine(model_for(model, schema_info.name, schema_info.fingerprint))
+        engine = lazy_engine(engine_name, model_for(model, schema_info.name, schema_info.fingerprint))
 
     with (
         _config_errors(),

@@ -71,6 +71,7 @@ class LazyEngine:
 # name -> "module:Class"; resolved on first use, so an engine whose library is missing costs nothing.
 ENGINES = {
     "transformers": "extractor.engines.transformers:TransformersEngine",
+    "llamacpp": "extractor.engines.llamacpp:LlamaCppEngine",
     "fake": "extractor.engines.fake:FakeEngine",
 }
 
@@ -86,3 +87,15 @@ def engine_class(name: str) -> type:
     except ImportError as exc:
         raise ConfigError(f"engine {name!r} needs a library that is not installed: {exc}") from exc
     return getattr(module, cls_name)  # type: ignore[no-any-return]
+
+
+def lazy_engine(name: str, model: str | None, **options: Any) -> LazyEngine:
+    """The engine `name` for `model`, loaded only when `build()` is called."""
+    if name not in ENGINES or name == "fake":
+        raise ConfigError(f"unknown engine {name!r}; available: {', '.join(n for n in ENGINES if n != 'fake')}")
+    module_name = ENGINES[name].partition(":")[0]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"engine {name!r} needs a library that is not installed: {exc}") from exc
+    return module.lazy_engine(model, **options)  # type: ignore[no-any-return]

@@ -63,6 +63,7 @@ class ModelSource:
     path: Path
     model_id: str
     sha256: str = ""  # of the file the weights came from (GGUF), when known
+    gguf: Path | None = None  # that GGUF file (engines that run GGUF directly use it)
     adapter: Path | None = None
     card: dict[str, Any] | None = None  # the adapter's model card
 
@@ -116,7 +117,7 @@ def _from_gguf(gguf: Path) -> ModelSource:
     model_id = f"{gguf.name}@{sha[:12]}"
     if not (target / "config.json").is_file():
         _convert_gguf(gguf, target)
-    return ModelSource(path=target, model_id=model_id, sha256=sha)
+    return ModelSource(path=target, model_id=model_id, sha256=sha, gguf=gguf)
 
 
 def weights_sha256(source: ModelSource) -> str:
@@ -153,7 +154,7 @@ def _adapter(folder: Path) -> ModelSource:
         raise ConfigError(f"adapter {folder} has no {weights.name}")
     adapter_sha = file_sha256(weights)
     model_id = f"{folder.name}@{adapter_sha[:12]}+{base.model_id}"
-    return ModelSource(path=base.path, model_id=model_id, sha256=base.sha256, adapter=folder, card=card)
+    return ModelSource(path=base.path, model_id=model_id, sha256=base.sha256, gguf=base.gguf, adapter=folder, card=card)
 
 
 def model_for(model: str | os.PathLike[str] | None, schema_name: str, fingerprint: str) -> str | None:
