@@ -42,8 +42,11 @@ PROVENANCE_COLUMNS = (
     "schema_name",
     "schema_fingerprint",
     "truncated",
+    "chunks",
+    "ocr",
     "decoding",
     "_evidence",
+    "_review",
 )
 
 SHIPPED_PACKAGE = "extractor_schemas"
@@ -65,6 +68,10 @@ class FieldSpec:
     # the text (dates and amounts as printed, then parsed). Abstractive: chosen or written by the
     # model (enums, booleans, summaries). Set per field with Field(json_schema_extra={"extractive": ...}).
     extractive: bool = False
+    # Long documents are read in parts; a scalar found in several parts takes the most confident
+    # value, unless the schema says where it usually is: "first" (e.g. an invoice number, on the first
+    # page) or "last" (a grand total). Set with Field(json_schema_extra={"prefer": "first"}).
+    prefer: str | None = None
 
     @property
     def type_label(self) -> str:
@@ -165,6 +172,11 @@ def walk(model: type[BaseModel], _seen: tuple[type, ...] = ()) -> tuple[FieldSpe
         explicit = extra.get("extractive")
         if isinstance(explicit, bool):
             spec = _with_extractive(spec, explicit)
+        prefer = extra.get("prefer")
+        if prefer is not None:
+            if prefer not in ("first", "last"):
+                raise ConfigError(f"{model.__name__}.{name}: prefer must be 'first' or 'last', not {prefer!r}")
+            spec = _replace(spec, prefer=prefer)
         specs.append(_replace(spec, description=info.description or spec.description))
     return tuple(specs)
 

@@ -93,19 +93,23 @@ class Provenance:
     parse_s: float = 0.0
     extract_s: float = 0.0
     ocr_pages: int = 0  # pages of the document whose text came from OCR
+    chunks: int = 1  # parts a long document was read in
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """Where an extracted value stands in the document text (grounded decoding)."""
+    """One extracted value: where it stands in the document text, and how sure the model was."""
 
     field: str  # "total", "line_items[2].amount"
-    text: str  # the span exactly as printed
+    text: str  # the span exactly as printed ("" when not found)
     start: int  # character offsets in Document.text; -1 if not found
     end: int
     page: int | None = None
     origin: str = ""  # the attachment it came from, for emails
     note: str = ""  # why a printed value could not be typed (then the value is null)
+    match: str = ""  # "exact" | "normalised" | "fuzzy" | "none"; "" for abstractive fields (not searched)
+    grounded: bool | None = None  # found in the text; None for abstractive fields
+    confidence: float | None = None  # geometric mean token probability of the value, 0..1
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ class Record:
     error: ErrorInfo | None = None
     provenance: Provenance | None = None
     evidence: tuple[Evidence, ...] = ()
+    review: tuple[str, ...] = ()  # why a person should check it (fields under --min-confidence, ungrounded)
 
     @property
     def ok(self) -> bool:
@@ -141,3 +146,4 @@ class Generation:
     token_ids: tuple[int, ...] = ()  # the answer's tokens, when the engine reports them
     token_logprobs: tuple[float, ...] = ()  # per token, log-probability under the constraint (0.0: forced)
     forward_passes: int = 0  # model calls spent on this answer (jump-forward makes it < completion_tokens)
+    token_ends: tuple[int, ...] = ()  # per token, where it ends in `text` (characters)

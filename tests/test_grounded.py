@@ -74,6 +74,10 @@ def test_random_model_only_ever_copies_spans(tiny_engine, tmp_path: Path) -> Non
         text = Path(record.source).read_text(encoding="utf-8")
         assert record.provenance is not None and record.provenance.decoding == "grounded"
         for ev in record.evidence:
+            if ev.grounded is None:  # abstractive fields are not searched, only scored
+                assert ev.field == "kind" and 0.0 <= (ev.confidence or 0.0) <= 1.0
+                continue
+            assert ev.grounded and ev.match == "exact"
             assert ev.text and ev.text in text, (ev, text)
             assert text[ev.start : ev.end] == ev.text  # offsets point at that exact text
             spans += 1

@@ -95,7 +95,8 @@ def test_long_documents_are_truncated_flagged_and_warned(tmp_path: Path, caplog:
     (tmp_path / "long.txt").write_text("word " * 5000)
     (tmp_path / "short.txt").write_text("Invoice T-1 total 5")
     engine = FakeEngine(respond=lambda prompt: GOOD_ANSWER)
-    result = run([tmp_path], load_schema("invoice"), engine, RunConfig(max_input_tokens=100))
+    config = RunConfig(max_input_tokens=100, long_documents="truncate")
+    result = run([tmp_path], load_schema("invoice"), engine, config)
     flags = {Path(r.source).name: r.provenance.truncated for r in result.records if r.provenance}
     assert flags == {"long.txt": True, "short.txt": False}
     assert result.rows().set_index("source_path")["truncated"].to_dict() == {
@@ -106,6 +107,17 @@ def test_long_documents_are_truncated_flagged_and_warned(tmp_path: Path, caplog:
     assert [r.message for r in caplog.records if "truncated" in r.message] == [
         next(r.message for r in caplog.records if "long.txt" in r.message)
     ]
+
+
+def test_long_documents_are_read_in_parts_by_default(tmp_path: Path) -> None:
+    (tmp_path / "long.txt").write_text("word " * 5000)
+    engine = FakeEngine(respond=lambda prompt: GOOD_ANSWER)
+    (record,) = run([tmp_path], load_schema("invoice"), engine, RunConfig(max_input_tokens=100)).records
+    assert record.ok and record.provenance is not None
+    assert not record.provenance.truncated and record.provenance.chunks == len(engine.prompts) > 50
+    assert all(len(p[1]["content"].split()) < 200 for p in engine.prompts)
+    capped = run([tmp_path], load_schema("invoice"), engine, RunConfig(max_input_tokens=100, max_chunks=3)).records[0]
+    assert capped.provenance is not None and capped.provenance.truncated and capped.provenance.chunks == 3
 
 
 def test_discover_expands_globs_folders_and_dedupes(tmp_path: Path) -> None:

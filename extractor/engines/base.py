@@ -99,3 +99,17 @@ def lazy_engine(name: str, model: str | None, **options: Any) -> LazyEngine:
     except ImportError as exc:
         raise ConfigError(f"engine {name!r} needs a library that is not installed: {exc}") from exc
     return module.lazy_engine(model, **options)  # type: ignore[no-any-return]
+
+
+def token_ends(
+    ids: Sequence[int], text: str, pieces: Sequence[str], decode: Callable[[list[int]], str]
+) -> tuple[int, ...]:
+    """Where each answer token ends in `text`. `pieces` are the tokens decoded one by one; when they
+    do not add up to `text` (a character split across tokens), prefixes are decoded instead."""
+    if "".join(pieces) == text:
+        ends, at = [], 0
+        for piece in pieces:
+            at += len(piece)
+            ends.append(at)
+        return tuple(ends)
+    return tuple(len(decode(list(ids[: k + 1]))) for k in range(len(ids)))

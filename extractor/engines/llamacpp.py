@@ -19,7 +19,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from extractor.engines.base import Constraint, LazyEngine, Prompt
+from extractor.engines.base import Constraint, LazyEngine, Prompt, token_ends
 from extractor.engines.list_guard import JsonListScanner, ListGuard
 from extractor.engines.model_store import ModelSource, go_offline, model_fingerprint, resolve_model
 from extractor.engines.transformers import json_grammar
@@ -105,7 +105,8 @@ class LlamaCppEngine:
                 if matcher.is_error():
                     raise EngineError(f"grammar does not compile: {matcher.get_error()}")
             answer, logprobs, passes, complete = self._decode(ids, matcher, max_new_tokens)
-            text = self.llama.detokenize(answer).decode("utf-8", errors="replace")
+            text = self._decode(answer)
+            pieces = [self._token_strings[t] for t in answer]
             results.append(
                 Generation(
                     text=text,
@@ -115,6 +116,7 @@ class LlamaCppEngine:
                     token_ids=tuple(answer),
                     token_logprobs=tuple(logprobs),
                     forward_passes=passes,
+                    token_ends=token_ends(answer, text, pieces, self._decode),
                 )
             )
         return results
@@ -171,6 +173,9 @@ class LlamaCppEngine:
             llama.eval(new)
             passes += 1
         return answer, logprobs, passes, complete
+
+    def _decode(self, ids: list[int]) -> str:
+        return str(self.llama.detokenize(ids).decode("utf-8", errors="replace"))
 
     def _prompt_ids(self, prompt: Prompt) -> list[int]:
         if self._has_chat_template:

@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from extractor.engines.base import Constraint, LazyEngine, Prompt
+from extractor.engines.base import Constraint, LazyEngine, Prompt, token_ends
 from extractor.engines.decoder import Decoder
 from extractor.engines.list_guard import ListGuard
 from extractor.engines.model_store import ModelSource, go_offline, model_fingerprint, resolve_model
@@ -105,6 +105,7 @@ class TransformersEngine:
             decoded = self._decoder.decode([ids[i] for i in chunk], grammars, max_new_tokens)
             for i, answer in zip(chunk, decoded, strict=True):
                 text = self.tokenizer.decode(answer.ids, skip_special_tokens=True)
+                pieces = [self._token_strings[t] for t in answer.ids]
                 results[i] = Generation(
                     text=text,
                     prompt_tokens=len(ids[i]),
@@ -113,8 +114,12 @@ class TransformersEngine:
                     token_ids=tuple(answer.ids),
                     token_logprobs=tuple(answer.logprobs),
                     forward_passes=answer.forward_passes,
+                    token_ends=token_ends(answer.ids, text, pieces, self._decode),
                 )
         return [r for r in results if r is not None]
+
+    def _decode(self, ids: list[int]) -> str:
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True))
 
     def render(self, prompt: Prompt) -> str:
         """The exact text the model sees for `prompt` (chat template applied when the model has one)."""

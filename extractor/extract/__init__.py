@@ -1,10 +1,12 @@
 """Stage 2: Documents + schema + Engine -> Records.
 
-Each document becomes a prompt (truncated to the token budget, flagged when it was) and a
-constraint: the schema's JSON Schema, or with grounded decoding a grammar in which extractive
-fields can only be spans of that document. The engine answers a whole batch; grounded answers
-are typed by parsers and keep their evidence; each answer is validated by the Pydantic model.
-A cut-off or invalid answer becomes a failed Record for that document only.
+Each document becomes one prompt, or for a document longer than the token budget one prompt per
+part (chunks.py; merged back by merge.py), and a constraint: the schema's JSON Schema, or with
+grounded decoding a grammar in which extractive fields can only be spans of that text. The engine
+answers a whole batch; grounded answers are typed by parsers; each answer is validated by the
+Pydantic model. Every value gets its evidence in the document text and a confidence from the
+answer's token probabilities (evidence.py, confidence.py). A cut-off or invalid answer becomes a
+failed Record for that document only.
 """
 
 from __future__ import annotations
@@ -21,9 +23,13 @@ import pydantic
 from extractor.config import RunConfig
 from extractor.engines.base import Constraint, Engine
 from extractor.errors import ConfigError, ExtractionError, InvalidOutput, OutputTruncated
+from extractor.extract.chunks import Chunk, covered, split
+from extractor.extract.confidence import field_confidence
 from extractor.extract.constraint import generation_schema
+from extractor.extract.evidence import TextIndex, ground
 from extractor.extract.grammar import grounded_grammar
 from extractor.extract.grounded import resolve
+from extractor.extract.merge import Part, merge
 from extractor.extract.prompt import build_prompt, instructions
 from extractor.schema import SchemaInfo
 from extractor.types import Document, ErrorInfo, Evidence, Generation, Provenance, Record, Stage, Status
@@ -54,58 +60,88 @@ def extract_batch(
     config: RunConfig,
     parse_s: Sequence[float] | None = None,
 ) -> list[Record]:
-    """One Record per document, in order."""
+    """One Record per document, in order. A document longer than the prompt budget is read in
+    parts (or truncated, with `long_documents="truncate"`); all parts of all documents go to the
+    engine together."""
     if not docs:
         return []
     budget = document_budget(engine, schema, config)
     grounded = config.decoding == "grounded"
     json_constraint = Constraint(json_schema=generation_schema(schema))
-    prompts, texts, constraints = [], [], []
-    for doc in docs:
-        kept = engine.truncate(doc.text, budget)
-        truncated = len(kept) < len(doc.text.rstrip())
-        if truncated:
+    jobs: list[tuple[int, Chunk]] = []
+    truncated: list[bool] = []
+    for i, doc in enumerate(docs):
+        if config.long_documents == "chunk":
+            chunks = split(doc, engine, budget, config.chunk_overlap_tokens, config.max_chunks)
+            cut = not covered(chunks, doc)
+        else:
+            kept = engine.truncate(doc.text, budget)
+            chunks, cut = [Chunk(0, len(kept))], len(kept) < len(doc.text.rstrip())
+        if cut:
             log.warning(
-                "%s: only the first %d of %d characters fit the %d-token prompt budget (truncated)",
+                "%s: only the first %d of %d characters were read (%d-token prompt budget, %s)",
                 doc.source,
-                len(kept),
+                chunks[-1].end,
                 len(doc.text),
                 budget,
+                f"at most {config.max_chunks} parts" if config.long_documents == "chunk" else "truncated",
             )
-        prompts.append(build_prompt(schema, kept, truncated=truncated))
-        texts.append(kept)
-        constraints.append(Constraint(lark=grounded_grammar(schema, kept)) if grounded else json_constraint)
+        truncated.append(cut)
+        jobs.extend((i, chunk) for chunk in chunks)
+    texts = [docs[i].text[c.start : c.end] for i, c in jobs]
+    prompts = [
+        build_prompt(schema, text, truncated=truncated[i]).messages for (i, _), text in zip(jobs, texts, strict=True)
+    ]
+    constraints = [Constraint(lark=grounded_grammar(schema, text)) if grounded else json_constraint for text in texts]
     started = time.perf_counter()
-    generations = engine.generate([p.messages for p in prompts], constraints, config.max_new_tokens)
+    generations = engine.generate(prompts, constraints, config.max_new_tokens)
     per_doc_s = (time.perf_counter() - started) / len(docs)
+    parts: list[list[Part]] = [[] for _ in docs]
+    errors: list[list[ExtractionError]] = [[] for _ in docs]
+    for (i, chunk), text, generation in zip(jobs, texts, generations, strict=True):
+        try:
+            parts[i].append(_read_part(generation, docs[i], chunk, text, schema, grounded))
+        except ExtractionError as exc:
+            if config.on_error == "raise":
+                raise
+            errors[i].append(exc)
     extracted_at = datetime.now(UTC).isoformat(timespec="seconds")
     records = []
-    for i, (doc, prompt, text, generation) in enumerate(zip(docs, prompts, texts, generations, strict=True)):
+    for i, doc in enumerate(docs):
+        chunk_count = sum(1 for j, _ in jobs if j == i)
+        tokens = [g for (j, _), g in zip(jobs, generations, strict=True) if j == i]
         provenance = Provenance(
             model_id=engine.model_id,
             schema_name=schema.name,
             schema_fingerprint=schema.fingerprint,
             extracted_at=extracted_at,
-            truncated=prompt.truncated,
+            truncated=truncated[i],
             decoding=config.decoding,
-            prompt_tokens=generation.prompt_tokens,
-            completion_tokens=generation.completion_tokens,
+            prompt_tokens=sum(g.prompt_tokens for g in tokens),
+            completion_tokens=sum(g.completion_tokens for g in tokens),
             parse_s=parse_s[i] if parse_s else 0.0,
             extract_s=per_doc_s,
             ocr_pages=sum(p.ocr_confidence is not None for p in doc.pages),
+            chunks=chunk_count,
         )
-        evidence: list[Evidence] = []
         data: dict[str, Any] | None = None
+        evidence: list[Evidence] = []
         error: ErrorInfo | None = None
         try:
-            answer = parse_answer(generation)
-            if grounded:
-                answer, evidence = resolve(answer, schema.fields, doc, text)
-            data = validate(answer, schema)
+            if not parts[i]:
+                raise errors[i][0]
+            if errors[i]:
+                log.warning("%s: %d of %d parts failed: %s", doc.source, len(errors[i]), chunk_count, errors[i][0])
+            if len(parts[i]) == 1:
+                data, by_field = parts[i][0].data, parts[i][0].evidence
+                evidence = list(by_field.values())
+            else:
+                merged, evidence = merge(parts[i], schema.fields)
+                data = validate(merged, schema)
         except ExtractionError as exc:
             if config.on_error == "raise":
                 raise
-            error = ErrorInfo(Stage.VALIDATE, type(exc).__name__, str(exc))
+            error, data, evidence = ErrorInfo(Stage.VALIDATE, type(exc).__name__, str(exc)), None, []
         records.append(
             Record(
                 source=doc.source,
@@ -115,10 +151,50 @@ def extract_batch(
                 data=data,
                 error=error,
                 provenance=provenance,
-                evidence=tuple(evidence) if error is None else (),
+                evidence=tuple(evidence),
+                review=review_reasons(evidence, config.min_confidence) if error is None else (),
             )
         )
     return records
+
+
+def _read_part(
+    generation: Generation, doc: Document, chunk: Chunk, text: str, schema: SchemaInfo, grounded: bool
+) -> Part:
+    """One answer -> validated values and the evidence of each, by field path."""
+    answer = parse_answer(generation)
+    printed: dict[str, Evidence] = {}
+    if grounded:
+        answer, spans = resolve(answer, schema.fields, doc, text, offset=chunk.start)
+        printed = {e.field: e for e in spans}
+    data = validate(answer, schema)
+    confidence = field_confidence(generation.text, generation.token_ends, generation.token_logprobs)
+    evidence = ground(data, schema.fields, doc, _index(doc), printed, confidence)
+    return Part(data, {e.field: e for e in evidence})
+
+
+def review_reasons(evidence: Sequence[Evidence], min_confidence: float | None) -> tuple[str, ...]:
+    """Why a record should be checked by a person first (empty without a threshold)."""
+    if min_confidence is None:
+        return ()
+    reasons = []
+    for e in evidence:
+        if e.confidence is not None and e.confidence < min_confidence:
+            reasons.append(f"{e.field}: confidence {e.confidence:.2f} < {min_confidence:g}")
+        if e.grounded is False:
+            reasons.append(f"{e.field}: not found in the document")
+    return tuple(reasons)
+
+
+_INDEXES: dict[str, TextIndex] = {}
+
+
+def _index(doc: Document) -> TextIndex:
+    """The document's search index, shared by its parts (built when first searched)."""
+    if doc.doc_id not in _INDEXES:
+        _INDEXES.clear()  # one document at a time is enough: parts of a document come together
+        _INDEXES[doc.doc_id] = TextIndex(doc.text)
+    return _INDEXES[doc.doc_id]
 
 
 def parse_answer(generation: Generation) -> dict[str, Any]:

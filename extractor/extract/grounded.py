@@ -15,17 +15,19 @@ from extractor.types import Document, Evidence
 
 
 def resolve(
-    answer: dict[str, Any], fields: tuple[FieldSpec, ...], doc: Document, text: str
+    answer: dict[str, Any], fields: tuple[FieldSpec, ...], doc: Document, text: str, offset: int = 0
 ) -> tuple[dict[str, Any], list[Evidence]]:
-    """(values ready for validation, evidence for each extractive value)."""
-    resolver = _Resolver(doc, text)
+    """(values ready for validation, evidence for each extractive value). `text` is the part of
+    `doc.text` the model saw, starting at `offset`."""
+    resolver = _Resolver(doc, text, offset)
     return map_leaves(answer, fields, resolver.leaf), resolver.evidence
 
 
 class _Resolver:
-    def __init__(self, doc: Document, text: str) -> None:
+    def __init__(self, doc: Document, text: str, offset: int) -> None:
         self.doc = doc
         self.text = text
+        self.offset = offset
         self.order = date_order(text)
         self.evidence: list[Evidence] = []
 
@@ -34,6 +36,7 @@ class _Resolver:
             return value
         typed, note = parse_printed(spec, value, self.order)
         start = self.text.find(value)
+        start = start + self.offset if start >= 0 else -1
         page = self.doc.page_at(start) if start >= 0 else None
         self.evidence.append(
             Evidence(

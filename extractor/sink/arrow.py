@@ -3,7 +3,8 @@
 str -> string, int -> int64, float -> float64, Decimal -> decimal128(p, s), date -> date32,
 datetime -> timestamp[us], bool -> bool, enums/Literals -> string, lists -> list,
 nested models -> struct; every field is nullable (a failed or absent value is null).
-`_evidence` holds, for grounded decoding, each value's printed span, offsets and page.
+`_evidence` holds, per extracted value, its span in the text (offsets, page, how it matched,
+whether it was found at all) and the model's confidence in it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ _TRAILING = [
     pa.field("schema_name", pa.string()),
     pa.field("schema_fingerprint", pa.string()),
     pa.field("truncated", pa.bool_()),
+    pa.field("chunks", pa.int32()),
     pa.field("ocr", pa.bool_()),
     pa.field("decoding", pa.string()),
     pa.field(
@@ -44,10 +46,15 @@ _TRAILING = [
                     pa.field("page", pa.int32()),
                     pa.field("origin", pa.string()),
                     pa.field("note", pa.string()),
+                    pa.field("match", pa.string()),
+                    pa.field("grounded", pa.bool_()),
+                    pa.field("confidence", pa.float64()),
                 ]
             )
         ),
     ),
+    # Why a person should check this row first (--min-confidence): empty when nothing is doubtful.
+    pa.field("_review", pa.list_(pa.string())),
 ]
 
 ERRORS_SCHEMA = pa.schema(
@@ -115,9 +122,11 @@ def rows_table(records: Iterable[Record], schema: SchemaInfo) -> pa.Table:
                 "schema_name": schema.name,
                 "schema_fingerprint": schema.fingerprint,
                 "truncated": p.truncated if p else None,
+                "chunks": p.chunks if p else None,
                 "ocr": record.ocr,
                 "decoding": p.decoding if p else None,
                 "_evidence": [asdict(e) for e in record.evidence],
+                "_review": list(record.review),
             }
         )
         rows.append(row)

@@ -1,0 +1,226 @@
+"""Source grounding: where in the document text each extracted value stands.
+
+For every extractive value the search tries, in order:
+- **exact**: the value as written appears in the text;
+- **normalised**: case and whitespace folded for strings; for amounts every number printed in the
+  text is parsed (`1.234,56`, `1 234,56`, `1,234.56` all read 1234.56) and compared by value; for
+  dates every date-like span is parsed (`01/03/2024`, `1 March 2024`, `2024-03-01`) in the
+  document's own day/month order and compared by value;
+- **fuzzy** (strings only): the best approximate alignment of the folded value in the folded text
+  (rapidfuzz's bit-parallel partial-ratio alignment: linear in the text, not quadratic), accepted
+  at a similarity of 85/100 or more.
+A value found nowhere is *ungrounded* (`grounded = False`): likely made up by the model.
+
+`TextIndex` prepares a document once (folded text with an offset map; the parsed numbers and dates
+on first use), so the many look-ups of one record cost little even on long documents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from extractor.extract.typed import date_order, parse_printed
+from extractor.schema import FieldSpec, map_leaves
+from extractor.types import Document, Evidence
+
+FUZZY_CUTOFF = 85.0
+MIN_FUZZY_CHARS = 4  # shorter strings are matched exactly or not at all
+
+_NUMBER = re.compile(
+    r"(?<![\w.,])[-+]?\d{1,3}(?:[ .,'\u00a0\u202f]\d{3})+(?:[.,]\d+)?(?!\w)"  # grouped: 1.234,56 / 1 234
+    r"|(?<![\w.,])[-+]?\d+(?:[.,]\d+)?(?!\w)"  # plain: 1234.56 / 1234,56
+)
+_MONTH = r"[A-Za-zÀ-ÿ]{3,}\.?"
+_DATE = re.compile(
+    r"\b\d{4}-\d{1,2}-\d{1,2}\b"
+    r"|\b\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"
+    rf"|\b\d{{1,2}}\.?\s+{_MONTH}\s+\d{{4}}\b"
+    rf"|\b{_MONTH}\s+\d{{1,2}},?\s+\d{{4}}\b"
+)
+
+
+@dataclass(frozen=True)
+class Found:
+    start: int
+    end: int
+    match: str  # "exact" | "normalised" | "fuzzy"
+
+
+class TextIndex:
+    """One document's text, prepared for many value look-ups."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.folded, self._fold_map = _fold(text)
+        self.order = date_order(text)
+        self._numbers: dict[Decimal, list[tuple[int, int]]] | None = None
+        self._dates: dict[dt.date, list[tuple[int, int]]] | None = None
+
+    def find(self, value: Any, spec: FieldSpec) -> Found | None:
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, (int, float, Decimal)):
+            return self._find_number(value)
+        if isinstance(value, dt.datetime):
+            return self._find_date(value.date())
+        if isinstance(value, dt.date):
+            return self._find_date(value)
+        return self._find_string(str(value))
+
+    # -- strings -------------------------------------------------------------------------------
+
+    def _find_string(self, value: str) -> Found | None:
+        if not value.strip():
+            return None
+        at = self.text.find(value)
+        if at >= 0:
+            return Found(at, at + len(value), "exact")
+        needle = _fold(value)[0]
+        if not needle:
+            return None
+        at = self.folded.find(needle)
+        if at >= 0:
+            return Found(*self._original(at, at + len(needle)), "normalised")
+        if len(needle) < MIN_FUZZY_CHARS:
+            return None
+        from rapidfuzz import fuzz
+
+        hit = fuzz.partial_ratio_alignment(needle, self.folded, score_cutoff=FUZZY_CUTOFF)
+        if hit is None or hit.dest_end <= hit.dest_start:
+            return None
+        return Found(*self._original(hit.dest_start, hit.dest_end), "fuzzy")
+
+    def _original(self, start: int, end: int) -> tuple[int, int]:
+        """Folded offsets -> offsets in the original text."""
+        return self._fold_map[start], self._fold_map[end - 1] + 1
+
+    # -- numbers and dates ---------------------------------------------------------------------
+
+    def _find_number(self, value: int | float | Decimal) -> Found | None:
+        try:
+            wanted = Decimal(str(value))
+        except InvalidOperation:
+            return None
+        for printed in {str(value), format(wanted, "f")}:
+            for m in re.finditer(re.escape(printed), self.text):
+                if _alone(self.text, m.start(), m.end()):
+                    return Found(m.start(), m.end(), "exact")
+        spans = self.numbers().get(wanted.normalize())
+        return Found(*spans[0], "normalised") if spans else None
+
+    def _find_date(self, value: dt.date) -> Found | None:
+        at = self.text.find(value.isoformat())
+        if at >= 0:
+            return Found(at, at + 10, "exact")
+        spans = self.dates().get(value)
+        return Found(*spans[0], "normalised") if spans else None
+
+    def numbers(self) -> dict[Decimal, list[tuple[int, int]]]:
+        if self._numbers is None:
+            from price_parser import Price
+
+            found: dict[Decimal, list[tuple[int, int]]] = defaultdict(list)
+            for m in _NUMBER.finditer(self.text):
+                amount = Price.fromstring(m.group().strip()).amount
+                if amount is not None:
+                    found[amount.normalize()].append((m.start(), m.end()))
+            self._numbers = dict(found)
+        return self._numbers
+
+    def dates(self) -> dict[dt.date, list[tuple[int, int]]]:
+        if self._dates is None:
+            spec = FieldSpec(name="date", kind="date")
+            found: dict[dt.date, list[tuple[int, int]]] = defaultdict(list)
+            for m in _DATE.finditer(self.text):
+                parsed, _note = parse_printed(spec, m.group(), self.order)
+                if isinstance(parsed, dt.date):
+                    found[parsed].append((m.start(), m.end()))
+            self._dates = dict(found)
+        return self._dates
+
+
+def _alone(text: str, start: int, end: int) -> bool:
+    """The match is a whole number in the text, not part of a longer one (12 in 1234)."""
+    before = text[start - 1] if start > 0 else " "
+    after = text[end] if end < len(text) else " "
+    return not (before.isdigit() or after.isdigit() or (after in ".," and text[end + 1 : end + 2].isdigit()))
+
+
+def _fold(text: str) -> tuple[str, list[int]]:
+    """Casefolded text with whitespace runs collapsed to one space, and for each folded character
+    the offset of the original character it came from."""
+    out: list[str] = []
+    where: list[int] = []
+    space = True  # leading whitespace dropped
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if not space:
+                out.append(" ")
+                where.append(i)
+                space = True
+            continue
+        space = False
+        for folded in ch.casefold():
+            out.append(folded)
+            where.append(i)
+    if out and out[-1] == " ":
+        out.pop()
+        where.pop()
+    return "".join(out), where
+
+
+def ground(
+    data: dict[str, Any],
+    fields: tuple[FieldSpec, ...],
+    doc: Document,
+    index: TextIndex,
+    printed: dict[str, Evidence],
+    confidence: dict[str, float],
+) -> list[Evidence]:
+    """Evidence for every non-null leaf of a validated record: the printed span grounded decoding
+    copied (`printed`, by path) or else a search of the document text; with each value's confidence."""
+    out: list[Evidence] = []
+
+    def leaf(value: Any, spec: FieldSpec, path: str) -> Any:
+        conf = confidence.get(path)
+        if path in printed:
+            e = printed[path]
+            found = e.start >= 0
+            out.append(replace(e, match="exact" if found else "none", grounded=found, confidence=conf))
+        elif spec.extractive:
+            hit = index.find(value, spec)
+            if hit is None:
+                out.append(Evidence(path, "", -1, -1, match="none", grounded=False, confidence=conf))
+            else:
+                page = doc.page_at(hit.start)
+                out.append(
+                    Evidence(
+                        field=path,
+                        text=doc.text[hit.start : hit.end],
+                        start=hit.start,
+                        end=hit.end,
+                        page=page.number if page else None,
+                        origin=page.origin if page else "",
+                        match=hit.match,
+                        grounded=True,
+                        confidence=conf,
+                    )
+                )
+        else:
+            out.append(Evidence(path, "", -1, -1, confidence=conf))
+        return value
+
+    map_leaves(data, fields, leaf)
+    seen = {e.field for e in out}
+    for path, e in printed.items():  # printed spans that did not parse (the value is null, the note says why)
+        if path not in seen:
+            found = e.start >= 0
+            out.append(replace(e, match="exact" if found else "none", grounded=found, confidence=confidence.get(path)))
+    return out

@@ -1,0 +1,152 @@
+"""Long documents: chunk boundaries and overlap, merge rules, and a 30-page document whose facts
+on pages 1, 14 and 29 survive chunking (with a stand-in engine that reads whatever it is shown)."""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field
+
+from extractor.config import RunConfig
+from extractor.engines.fake import FakeEngine
+from extractor.extract import extract_batch
+from extractor.extract.chunks import covered, split
+from extractor.extract.merge import Part, merge
+from extractor.schema import load_schema
+from extractor.types import Document, Evidence, Page
+
+
+class Report(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, json_schema_extra={"extractive": True, "prefer": "first"})
+    budget: Decimal | None = Field(None, json_schema_extra={"extractive": True})
+    end_date: str | None = Field(None, json_schema_extra={"extractive": True})
+    partners: list[str] = Field(default_factory=list, max_length=20)
+
+
+def long_document(pages: int = 30) -> Document:
+    texts = []
+    for n in range(1, pages + 1):
+        lines = [f"Page {n}. " + "The programme continued its routine work in the districts. " * 3 for _ in range(8)]
+        if n == 1:
+            lines.insert(2, "Title: Clean Water for Kisumu")
+        if n == 14:
+            lines.insert(5, "Approved budget: 1,250,000.00 EUR")
+        if n == 29:
+            lines.insert(3, "The project ends on 2026-06-30.")
+        if n in (3, 14):
+            lines.insert(1, "Partner: Aqua Partners Kenya")
+        texts.append("\n".join(lines))
+    text, spans = "", []
+    for n, page in enumerate(texts, start=1):
+        start = len(text)
+        text += page + "\n\n"
+        spans.append(Page(n, start, len(text)))
+    return Document(doc_id="long", source="long.pdf", kind="pdf", text=text, pages=tuple(spans))
+
+
+def reader(prompt) -> str:  # type: ignore[no-untyped-def]
+    """A perfect reader of whatever part of the document it is shown."""
+    text = prompt[-1]["content"]
+    title = re.search(r"Title: (.+)", text)
+    budget = re.search(r"Approved budget: ([\d,.]+)", text)
+    end = re.search(r"ends on (\d{4}-\d{2}-\d{2})", text)
+    partners = sorted(set(re.findall(r"Partner: (.+)", text)))
+    return json.dumps(
+        {
+            "title": title.group(1) if title else None,
+            "budget": budget.group(1).replace(",", "") if budget else None,
+            "end_date": end.group(1) if end else None,
+            "partners": partners,
+        }
+    )
+
+
+def test_chunks_cover_the_document_with_overlap_and_end_on_page_breaks() -> None:
+    doc = long_document()
+    engine = FakeEngine(respond=reader)
+    chunks = split(doc, engine, budget=600, overlap_tokens=40, max_chunks=64)
+    assert len(chunks) > 3 and covered(chunks, doc)
+    assert chunks[0].start == 0
+    page_starts = {p.start for p in doc.pages}
+    for a, b in zip(chunks, chunks[1:], strict=False):
+        assert engine.count_tokens(doc.text[a.start : a.end]) <= 600
+        assert b.start < a.end  # overlap
+        assert 0 < engine.count_tokens(doc.text[b.start : a.end]) <= 40
+        assert a.end in page_starts or doc.text[a.end - 1] == "\n"  # cut on a page or line boundary
+    assert split(doc, engine, budget=600, overlap_tokens=0, max_chunks=2)[-1].end < len(doc.text.rstrip())
+    short = Document(doc_id="s", source="s", kind="text", text="a short text")
+    assert [(c.start, c.end) for c in split(short, engine, 600, 40, 64)] == [(0, len(short.text))]
+
+
+def test_a_fact_on_page_14_of_30_survives_chunking_but_not_truncation() -> None:
+    schema = load_schema(Report)
+    doc = long_document()
+    chunked, truncated = (
+        extract_batch(
+            [doc],
+            schema,
+            FakeEngine(respond=reader, max_context_tokens=1400),
+            RunConfig(decoding="json", long_documents=mode, max_new_tokens=200),
+        )[0]
+        for mode in ("chunk", "truncate")
+    )
+    assert chunked.ok and chunked.provenance.chunks > 3 and not chunked.provenance.truncated
+    assert chunked.data == {
+        "title": "Clean Water for Kisumu",
+        "budget": Decimal("1250000.00"),
+        "end_date": "2026-06-30",
+        "partners": ["Aqua Partners Kenya"],  # seen in two parts, kept once
+    }
+    pages = {e.field: e.page for e in chunked.evidence}
+    assert pages == {"title": 1, "budget": 14, "end_date": 29, "partners[0]": 3}
+    assert truncated.provenance.truncated and truncated.provenance.chunks == 1
+    assert truncated.data["budget"] is None and truncated.data["end_date"] is None
+
+
+def _ev(field: str, confidence: float, grounded: bool = True, start: int = 0) -> Evidence:
+    return Evidence(field, "", start, start + 1, confidence=confidence, grounded=grounded)
+
+
+def test_scalars_take_the_most_confident_value_unless_the_schema_prefers_a_place() -> None:
+    fields = load_schema(Report).fields
+    parts = [
+        Part({"title": "Draft", "budget": Decimal(5), "end_date": None, "partners": ["A", "B"]},
+             {"title": _ev("title", 0.9), "budget": _ev("budget", 0.3), "partners[0]": _ev("partners[0]", 1, start=1),
+              "partners[1]": _ev("partners[1]", 1, start=2)}),
+        Part({"title": "Final", "budget": Decimal(7), "end_date": "2026", "partners": ["B", "C"]},
+             {"title": _ev("title", 0.99), "budget": _ev("budget", 0.8), "end_date": _ev("end_date", 0.1),
+              "partners[0]": _ev("partners[0]", 1, start=9), "partners[1]": _ev("partners[1]", 1, start=10)}),
+    ]  # fmt: skip
+    data, evidence = merge(parts, fields)
+    assert data["title"] == "Draft"  # prefer: first, though the second part was surer
+    assert data["budget"] == Decimal(7)  # the more confident
+    assert data["end_date"] == "2026"  # the only non-null one, however unsure
+    assert data["partners"] == ["A", "B", "C"]  # union in document order, B once
+    assert {e.field: e.start for e in evidence if e.field.startswith("partners")} == {
+        "partners[0]": 1,
+        "partners[1]": 2,
+        "partners[2]": 10,
+    }
+
+
+def test_with_equal_confidence_a_grounded_value_wins() -> None:
+    fields = load_schema(Report).fields
+    parts = [
+        Part({"budget": Decimal(1)}, {"budget": _ev("budget", 0.5, grounded=False)}),
+        Part({"budget": Decimal(2)}, {"budget": _ev("budget", 0.5, grounded=True)}),
+    ]
+    assert merge(parts, fields)[0]["budget"] == Decimal(2)
+
+
+def test_a_bad_prefer_hint_is_a_config_error() -> None:
+    from extractor.errors import ConfigError
+
+    class Bad(BaseModel):
+        x: str | None = Field(None, json_schema_extra={"prefer": "middle"})
+
+    with pytest.raises(ConfigError, match="prefer"):
+        load_schema(Bad)
