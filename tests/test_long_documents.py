@@ -3,6 +3,7 @@ on pages 1, 14 and 29 survive chunking (with a stand-in engine that reads whatev
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from decimal import Decimal
@@ -72,7 +73,7 @@ def test_chunks_cover_the_document_with_overlap_and_end_on_page_breaks() -> None
     assert len(chunks) > 3 and covered(chunks, doc)
     assert chunks[0].start == 0
     page_starts = {p.start for p in doc.pages}
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert engine.count_tokens(doc.text[a.start : a.end]) <= 600
         assert b.start < a.end  # overlap
         assert 0 < engine.count_tokens(doc.text[b.start : a.end]) <= 40
