@@ -9,6 +9,8 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 TESSERACT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends tesseract-ocr \
   || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends tesseract-ocr)
+CHROMIUM_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
+  || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium)
 
 .PHONY: setup demo test lint samples bench clean
 
@@ -25,6 +27,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	# machine). Without it, scanned pages become error rows that say how to install it.
 	@command -v tesseract >/dev/null || { [ "$$(id -u)" = 0 ] && ($(TESSERACT_INSTALL)) >/dev/null; } \
 	  || echo "warning: could not install tesseract-ocr; run: sudo apt-get install tesseract-ocr"
+	# The review page's test renders it in a real headless Chromium (Debian's package).
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && ($(CHROMIUM_INSTALL)) >/dev/null; } \
+	  || echo "warning: could not install chromium; run: sudo apt-get install chromium"
 	touch $@
 
 # The samples include one deliberately broken PDF, so `extractor run` exits 1 (some documents

@@ -92,16 +92,23 @@ def extract(
     return Extractor(schema, model, config=config).extract(inputs)
 
 
-def read(out: PathLike, schema: str, *, errors: bool = False) -> pd.DataFrame:
+def read(out: PathLike, schema: str, *, errors: bool = False, review: bool = False) -> pd.DataFrame:
     """The rows (or, with `errors`, the error rows) an output folder holds for `schema`: the last
-    committed state, each input once, even while a run commits or after one was killed."""
+    committed state, each input once, even while a run commits or after one was killed. With
+    `review`, only the rows flagged for a person to check (`_review` not empty: a run with
+    `min_confidence` found a doubtful value in them)."""
     import pandas as pd
 
     from extractor.sink.dataset import ERRORS, ROWS
     from extractor.sink.views import read_live
 
     table = read_live(Path(out), schema, ERRORS if errors else ROWS)
-    return table.to_pandas() if table is not None else pd.DataFrame()
+    frame = table.to_pandas() if table is not None else pd.DataFrame()
+    if review and not errors:
+        if "_review" not in frame.columns:
+            return frame.iloc[0:0]
+        frame = frame[frame["_review"].map(lambda reasons: reasons is not None and len(reasons) > 0)]
+    return frame
 
 
 def _as_list(inputs: PathLike | Iterable[PathLike]) -> list[PathLike]:

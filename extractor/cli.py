@@ -82,6 +82,15 @@ def run_command(
     decoding: Annotated[
         str, typer.Option(help="json: schema-constrained; grounded: extractive fields copy spans of the document.")
     ] = _default("decoding"),
+    long_documents: Annotated[
+        str, typer.Option(help="chunk: read long documents in overlapping parts and merge; truncate: the start only.")
+    ] = _default("long_documents"),
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="Flag rows with a field under this confidence or not found in the text (_review)."
+        ),
+    ] = None,
     max_file_mb: Annotated[float, typer.Option(min=0.001, help="Larger files become error rows.")] = _limit(
         "max_file_bytes"
     )
@@ -145,6 +154,8 @@ def run_command(
             max_input_tokens=max_input_tokens,
             max_new_tokens=max_new_tokens,
             decoding=decoding,
+            long_documents=long_documents,
+            min_confidence=min_confidence,
             limits=limits,
             parse_workers=parse_workers,
         )
@@ -280,6 +291,31 @@ def compact_command(
     console.print(
         f"{done.files_before} files → {done.files_after} ({done.partitions} partitions merged, {done.rows} rows)"
     )
+
+
+@app.command("review")
+def review_command(
+    out: Annotated[Path, typer.Argument(help="An output folder of `extractor run`.")],
+    schema: Annotated[list[str] | None, typer.Option(help="Only these schemas (default: all in OUT).")] = None,
+    html: Annotated[Path | None, typer.Option(help="Where to write the page (default: OUT/review.html).")] = None,
+    low: Annotated[float, typer.Option(min=0.0, max=1.0, help="Confidence under which a value is doubtful.")] = 0.6,
+    limit: Annotated[int, typer.Option(min=1, help="Documents on the page at most.")] = 1000,
+    open_page: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
+) -> None:
+    """Write one static HTML page: each document's text with every value's evidence highlighted,
+    the values with their confidence, and filters for doubtful ones."""
+    import webbrowser
+
+    from extractor.review import write
+
+    if not out.is_dir():
+        console.print(f"[red]error:[/red] no such output folder: {out}")
+        raise typer.Exit(2)
+    with _config_errors():
+        page = write(out, html, schemas=schema, limit=limit, low=low)
+    console.print(f"wrote {page}")
+    if open_page:
+        webbrowser.open(page.resolve().as_uri())
 
 
 @app.command("parse")

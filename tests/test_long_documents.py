@@ -151,3 +151,34 @@ def test_a_bad_prefer_hint_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="prefer"):
         load_schema(Bad)
+
+
+@pytest.mark.slow
+def test_a_30_page_report_gives_its_facts_from_pages_1_14_and_29(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Done-when of the long-documents issue, on the real model the CLI picks for project reports."""
+    import datetime as dt
+    import random
+
+    from extractor.engines.model_store import model_for
+    from extractor.engines.transformers import TransformersEngine
+    from extractor.pipeline import run_incremental
+    from extractor.review import collect, render
+    from extractor.synth.long_report import long_report
+
+    pdf, labels = long_report(random.Random("long:0"), pages=30, fact_pages=(1, 14, 29))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "report.pdf").write_bytes(pdf)
+    schema = load_schema("project_report")
+    engine = TransformersEngine(model_for(None, schema.name, schema.fingerprint))
+    result = run_incremental([tmp_path / "in"], tmp_path / "out", schema, engine, RunConfig())
+    (record,) = result.records
+    assert record.ok and record.data is not None and record.provenance is not None
+    assert record.provenance.chunks > 1 and not record.provenance.truncated
+    assert record.data["project_name"] == labels["project_name"]
+    assert record.data["budget"] == Decimal(labels["budget"])
+    assert record.data["end_date"] == dt.date.fromisoformat(labels["end_date"])
+    pages = {e.field: e.page for e in record.evidence}
+    assert (pages["project_name"], pages["budget"], pages["end_date"]) == (1, 14, 29)
+    page = render(collect(tmp_path / "out"))
+    for field in ("project_name", "budget", "end_date"):
+        assert f'data-field="{field}"' in page  # highlighted in the text on the review page
