@@ -85,6 +85,9 @@ def run_command(
     long_documents: Annotated[
         str, typer.Option(help="chunk: read long documents in overlapping parts and merge; truncate: the start only.")
     ] = _default("long_documents"),
+    max_chunks: Annotated[int, typer.Option(min=1, help="Parts read per long document at most.")] = _default(
+        "max_chunks"
+    ),
     min_confidence: Annotated[
         float | None,
         typer.Option(
@@ -155,6 +158,7 @@ def run_command(
             max_new_tokens=max_new_tokens,
             decoding=decoding,
             long_documents=long_documents,
+            max_chunks=max_chunks,
             min_confidence=min_confidence,
             limits=limits,
             parse_workers=parse_workers,

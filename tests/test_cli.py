@@ -75,7 +75,13 @@ def test_configuration_errors_exit_2(tmp_path: Path) -> None:
         "run", str(tmp_path), "--schema", "invoice", "--out", str(tmp_path / "o"), "--model", str(tmp_path / "no-model")
     )
     assert bad_model.exit_code == 2 and "model not found" in bad_model.output
+    bad_engine = _run("run", str(tmp_path), "--schema", "invoice", "--out", str(tmp_path / "o"), "--engine", "vllm9")
+    assert bad_engine.exit_code == 2 and "unknown engine" in bad_engine.output
+    bad_mode = _run("run", str(tmp_path), "--schema", "invoice", "--out", str(tmp_path / "o"), "--long-documents", "x")
+    assert bad_mode.exit_code == 2 and "long_documents" in bad_mode.output
     assert not (tmp_path / "o").exists()  # nothing written before the configuration is known good
+    no_folder = _run("review", str(tmp_path / "nothing"))
+    assert no_folder.exit_code == 2 and "no such output folder" in no_folder.output
 
 
 def test_parse_and_schemas_commands(tmp_path: Path) -> None:

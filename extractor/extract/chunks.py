@@ -35,7 +35,9 @@ def split(doc: Document, engine: Engine, budget: int, overlap_tokens: int, max_c
     chunks: list[Chunk] = []
     start = _skip_space(text, 0)
     while start < end_of_text and len(chunks) < max_chunks:
-        fits = engine.truncate(text[start:end_of_text], budget)
+        # Only a window is tokenised: a token is rarely over 16 characters, and a 1,000-page document
+        # must not be tokenised again for every part.
+        fits = engine.truncate(text[start : min(end_of_text, start + budget * 16)], budget)
         end = start + len(fits)
         if end < end_of_text:
             end = _best_cut(doc, start, end)
