@@ -157,13 +157,24 @@ def _value_row(v: Mapping[str, Any], colour: int, low: float) -> str:
         ["value"] + (["doubtful"] if _doubtful(v, low) else []) + (["ungrounded"] if v.get("grounded") is False else [])
     )
     value = v.get("value")
-    printed = json.dumps(value, default=str, ensure_ascii=False) if not isinstance(value, str) else value
+    if value is None or isinstance(value, (bool, list, dict)):
+        printed = json.dumps(value, default=str, ensure_ascii=False)
+    else:
+        printed = str(value)  # strings, numbers, Decimals and dates as they read
     return (
         f'<tr class="{" ".join(classes)}" data-confidence="{shown or 1}">'
         f'<td><span class="swatch f{colour}"></span>{html.escape(v["field"])}</td>'
         f'<td>{html.escape(printed)}</td><td class="c-{level}">{shown}</td>'
-        f"<td>{html.escape(found)}</td><td>{'' if v.get('page') is None else v['page']}</td></tr>"
+        f"<td>{html.escape(found)}</td><td>{_page(v.get('page'))}</td></tr>"
     )
+
+
+def _page(page: Any) -> str:
+    """Pages come back from Parquet through pandas as floats (NaN for none)."""
+    try:
+        return str(int(page))
+    except (TypeError, ValueError):
+        return ""
 
 
 def _highlighted(text: str, values: Sequence[Mapping[str, Any]], colours: Mapping[str, int], low: float) -> str:
@@ -187,7 +198,7 @@ def _highlighted(text: str, values: Sequence[Mapping[str, Any]], colours: Mappin
         first = covering[0]
         title = "; ".join(
             f"{v['field']} · {'?' if v.get('confidence') is None else format(v['confidence'], '.2f')} · "
-            f"{v.get('match')}" + (f" · page {v['page']}" if v.get("page") is not None else "")
+            f"{v.get('match')}" + (f" · page {_page(v.get('page'))}" if _page(v.get("page")) else "")
             for v in covering
         )
         unsure = " unsure" if any(_doubtful(v, low) for v in covering) else ""
