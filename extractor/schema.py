@@ -135,9 +135,20 @@ def _info(name: str, model: type[BaseModel]) -> SchemaInfo:
     clash = sorted({f.name for f in fields} & set(PROVENANCE_COLUMNS))
     if clash:
         raise ConfigError(f"schema {name}: field names {clash} are reserved for provenance columns")
-    canonical = json.dumps(model.model_json_schema(), sort_keys=True, separators=(",", ":"))
+    # Merge hints (`prefer`) only say how the parts of a long document combine: they change neither the
+    # prompt nor the constraint, so they are left out of the fingerprint (an adapter trained before a
+    # hint was added still serves the schema).
+    canonical = json.dumps(_without_hints(model.model_json_schema()), sort_keys=True, separators=(",", ":"))
     fingerprint = hashlib.sha256(canonical.encode()).hexdigest()[:16]
     return SchemaInfo(name=name, model=model, fingerprint=fingerprint, fields=fields)
+
+
+def _without_hints(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_hints(v) for k, v in node.items() if k != "prefer"}
+    if isinstance(node, list):
+        return [_without_hints(v) for v in node]
+    return node
 
 
 def map_leaves(

@@ -13,9 +13,15 @@ class ProjectReport(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    project_name: str | None = Field(None, max_length=120, description="Name or title of the project")
+    # prefer "first": in a long report read in parts, the title page names the project and its organisation.
+    project_name: str | None = Field(
+        None, max_length=120, description="Name or title of the project", json_schema_extra={"prefer": "first"}
+    )
     organisation: str | None = Field(
-        None, max_length=100, description="Organisation that runs the project and wrote the report"
+        None,
+        max_length=100,
+        description="Organisation that runs the project and wrote the report",
+        json_schema_extra={"prefer": "first"},
     )
     countries: list[str] = Field(
         default_factory=list, max_length=15, description="Countries where the project takes place"

@@ -105,7 +105,7 @@ class LlamaCppEngine:
                 if matcher.is_error():
                     raise EngineError(f"grammar does not compile: {matcher.get_error()}")
             answer, logprobs, passes, complete = self._decode(ids, matcher, max_new_tokens)
-            text = self._decode(answer)
+            text = self._text(answer)
             pieces = [self._token_strings[t] for t in answer]
             results.append(
                 Generation(
@@ -116,7 +116,7 @@ class LlamaCppEngine:
                     token_ids=tuple(answer),
                     token_logprobs=tuple(logprobs),
                     forward_passes=passes,
-                    token_ends=token_ends(answer, text, pieces, self._decode),
+                    token_ends=token_ends(answer, text, pieces, self._text),
                 )
             )
         return results
@@ -174,7 +174,7 @@ class LlamaCppEngine:
             passes += 1
         return answer, logprobs, passes, complete
 
-    def _decode(self, ids: list[int]) -> str:
+    def _text(self, ids: list[int]) -> str:
         return str(self.llama.detokenize(ids).decode("utf-8", errors="replace"))
 
     def _prompt_ids(self, prompt: Prompt) -> list[int]:
