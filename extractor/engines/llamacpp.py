@@ -22,7 +22,7 @@ from typing import Any
 from extractor.engines.base import Constraint, LazyEngine, Prompt, token_ends
 from extractor.engines.list_guard import JsonListScanner, ListGuard
 from extractor.engines.model_store import ModelSource, go_offline, model_fingerprint, resolve_model
-from extractor.engines.transformers import json_grammar
+from extractor.engines.transformers import count_tokens, json_grammar, truncate
 from extractor.errors import ConfigError, EngineError
 from extractor.types import Generation
 
@@ -78,13 +78,10 @@ class LlamaCppEngine:
     # -- the Engine protocol ------------------------------------------------------------------
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return count_tokens(self.tokenizer, text)
 
     def truncate(self, text: str, max_tokens: int) -> str:
-        offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-        if len(offsets) <= max_tokens:
-            return text
-        return text[: offsets[max_tokens - 1][1]] if max_tokens > 0 else ""
+        return truncate(self.tokenizer, text, max_tokens)
 
     def generate(
         self, prompts: Sequence[Prompt], constraints: Sequence[Constraint | None], max_new_tokens: int

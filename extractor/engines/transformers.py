@@ -82,14 +82,10 @@ class TransformersEngine:
         self._json_grammars: dict[str, str] = {}
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return count_tokens(self.tokenizer, text)
 
     def truncate(self, text: str, max_tokens: int) -> str:
-        encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        offsets = encoded["offset_mapping"]
-        if len(offsets) <= max_tokens:
-            return text
-        return text[: offsets[max_tokens - 1][1]] if max_tokens > 0 else ""
+        return truncate(self.tokenizer, text, max_tokens)
 
     def generate(
         self, prompts: Sequence[Prompt], constraints: Sequence[Constraint | None], max_new_tokens: int
@@ -165,6 +161,19 @@ class TransformersEngine:
     @functools.cached_property
     def _token_strings(self) -> list[str]:
         return self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
+
+
+def count_tokens(tokenizer: Any, text: str) -> int:
+    """Tokens of `text` under a Hugging Face tokenizer (no special tokens)."""
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def truncate(tokenizer: Any, text: str, max_tokens: int) -> str:
+    """The longest prefix of `text` that is at most `max_tokens` tokens of a Hugging Face tokenizer."""
+    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    if len(offsets) <= max_tokens:
+        return text
+    return text[: offsets[max_tokens - 1][1]] if max_tokens > 0 else ""
 
 
 def json_grammar(constraint: Constraint, cache: dict[str, str]) -> str:

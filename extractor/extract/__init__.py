@@ -96,11 +96,12 @@ def extract_batch(
     started = time.perf_counter()
     generations = engine.generate(prompts, constraints, config.max_new_tokens)
     per_doc_s = (time.perf_counter() - started) / len(docs)
+    indexes = [TextIndex(doc.text) for doc in docs]  # one per document, shared by its parts; prepared on first search
     parts: list[list[Part]] = [[] for _ in docs]
     errors: list[list[ExtractionError]] = [[] for _ in docs]
     for (i, chunk), text, generation in zip(jobs, texts, generations, strict=True):
         try:
-            parts[i].append(_read_part(generation, docs[i], chunk, text, schema, grounded))
+            parts[i].append(_read_part(generation, docs[i], indexes[i], chunk, text, schema, grounded))
         except ExtractionError as exc:
             if config.on_error == "raise":
                 raise
@@ -159,7 +160,13 @@ def extract_batch(
 
 
 def _read_part(
-    generation: Generation, doc: Document, chunk: Chunk, text: str, schema: SchemaInfo, grounded: bool
+    generation: Generation,
+    doc: Document,
+    index: TextIndex,
+    chunk: Chunk,
+    text: str,
+    schema: SchemaInfo,
+    grounded: bool,
 ) -> Part:
     """One answer -> validated values and the evidence of each, by field path."""
     answer = parse_answer(generation)
@@ -169,7 +176,7 @@ def _read_part(
         printed = {e.field: e for e in spans}
     data = validate(answer, schema)
     confidence = field_confidence(generation.text, generation.token_ends, generation.token_logprobs)
-    evidence = ground(data, schema.fields, doc, _index(doc), printed, confidence)
+    evidence = ground(data, schema.fields, doc, index, printed, confidence)
     return Part(data, {e.field: e for e in evidence})
 
 
@@ -184,17 +191,6 @@ def review_reasons(evidence: Sequence[Evidence], min_confidence: float | None) -
         if e.grounded is False:
             reasons.append(f"{e.field}: not found in the document")
     return tuple(reasons)
-
-
-_INDEXES: dict[str, TextIndex] = {}
-
-
-def _index(doc: Document) -> TextIndex:
-    """The document's search index, shared by its parts (built when first searched)."""
-    if doc.doc_id not in _INDEXES:
-        _INDEXES.clear()  # one document at a time is enough: parts of a document come together
-        _INDEXES[doc.doc_id] = TextIndex(doc.text)
-    return _INDEXES[doc.doc_id]
 
 
 def parse_answer(generation: Generation) -> dict[str, Any]:

@@ -11,13 +11,15 @@ For every extractive value the search tries, in order:
   at a similarity of 85/100 or more.
 A value found nowhere is *ungrounded* (`grounded = False`): likely made up by the model.
 
-`TextIndex` prepares a document once (folded text with an offset map; the parsed numbers and dates
-on first use), so the many look-ups of one record cost little even on long documents.
+`TextIndex` prepares a document once, on first use (folded text with an offset map, the parsed
+numbers, the parsed dates), so the many look-ups of one record cost little even on long documents,
+and a record that needs no search (grounded decoding) costs nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -56,10 +58,20 @@ class TextIndex:
 
     def __init__(self, text: str):
         self.text = text
-        self.folded, self._fold_map = _fold(text)
-        self.order = date_order(text)
         self._numbers: dict[Decimal, list[tuple[int, int]]] | None = None
         self._dates: dict[dt.date, list[tuple[int, int]]] | None = None
+
+    @functools.cached_property
+    def _folding(self) -> tuple[str, list[int]]:
+        return _fold(self.text)
+
+    @property
+    def folded(self) -> str:
+        return self._folding[0]
+
+    @functools.cached_property
+    def order(self) -> str:
+        return date_order(self.text)
 
     def find(self, value: Any, spec: FieldSpec) -> Found | None:
         if value is None:
@@ -99,7 +111,8 @@ class TextIndex:
 
     def _original(self, start: int, end: int) -> tuple[int, int]:
         """Folded offsets -> offsets in the original text."""
-        return self._fold_map[start], self._fold_map[end - 1] + 1
+        where = self._folding[1]
+        return where[start], where[end - 1] + 1
 
     # -- numbers and dates ---------------------------------------------------------------------
 
