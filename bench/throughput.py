@@ -222,7 +222,7 @@ def variant_batch(args: argparse.Namespace) -> dict[str, Any]:
             "docs": len(some),
             "seconds": round(elapsed, 2),
             "tokens_per_s": round(tokens / elapsed, 1),
-            "docs_per_min": round(60 * len(prompts) / elapsed, 1),
+            "docs_per_min": round(60 * len(some) / elapsed, 1),
             "forward_passes_per_token": round(sum(g.forward_passes for g in generations) / tokens, 3),
         }
     if args.llamacpp:
@@ -239,7 +239,7 @@ def variant_batch(args: argparse.Namespace) -> dict[str, Any]:
             "docs": len(some),
             "seconds": round(elapsed, 2),
             "tokens_per_s": round(tokens / elapsed, 1),
-            "docs_per_min": round(60 * len(prompts) / elapsed, 1),
+            "docs_per_min": round(60 * len(some) / elapsed, 1),
         }
     return out
 
@@ -526,7 +526,7 @@ def main() -> None:
             "batch",
             {
                 "batch_docs": 8 if options.quick else 32,
-                "batch_sizes": [1, 4] if options.quick else [1, 8, 16],
+                "batch_sizes": [1, 4] if options.quick else [1, 4, 8, 16, 32],
                 "llamacpp": have_llamacpp,
             },
         ),
