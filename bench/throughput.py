@@ -439,14 +439,25 @@ def _agreement(r: dict[str, Any]) -> str:
     parts = []
     for other in ("llamacpp", "llamacpp_json"):
         base = "shipped" if other == "llamacpp" else "shipped_json"
-        if other not in r:
+        if other not in r or base not in r:
             continue
-        same = total = 0
+        same = total = fields = same_fields = 0
         for schema in ("invoice", "customer_email"):
-            a, b = r[base][schema]["answers"], r[other][schema]["answers"]
-            total += len(a)
-            same += sum(a[k] == b.get(k) for k in a)
-        parts.append(f"{names_of(other)} gives the same row as transformers for {same} of {total} documents")
+            # Keyed by the path inside the corpus: variants may have run from different checkouts.
+            a, b = (
+                {k.rsplit("bench-throughput/", 1)[-1]: v for k, v in r[key][schema]["answers"].items()}
+                for key in (base, other)
+            )
+            for k in a.keys() & b.keys():
+                total += 1
+                same += a[k] == b[k]
+                if a[k] is not None and b[k] is not None:
+                    fields += len(a[k])
+                    same_fields += sum(a[k].get(f) == b[k].get(f) for f in a[k])
+        parts.append(
+            f"{names_of(other)} gives the same row as transformers for {same} of the {total} documents both read "
+            f"({same_fields} of {fields} field values equal)"
+        )
     return "Agreement: " + ("; ".join(parts) if parts else "no second engine in this run") + "."
 
 
