@@ -34,11 +34,11 @@ from pathlib import Path
 from extractor.config import RunConfig
 from extractor.engines.fake import FakeEngine
 from extractor.engines.model_store import model_for
-from extractor.engines.transformers import lazy_engine
+from extractor.engines.base import lazy_engine
 from extractor.pipeline import run_incremental
 from extractor.schema import load_schema
 schema = load_schema("invoice")
-real = lazy_engine(model_for(None, schema.name, schema.fingerprint))
+real = lazy_engine("auto", model_for(None, schema.name, schema.fingerprint))  # what `extractor run` uses
 answer = '{"invoice_number": "X", "total": "1.00", "currency": "EUR"}'
 fake = FakeEngine(respond=lambda p: answer, model_id=real.model_id, fingerprint=real.fingerprint)
 fake.schema_fingerprint = real.schema_fingerprint

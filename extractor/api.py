@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from extractor.config import RunConfig
-from extractor.engines.base import Engine, engine_class
+from extractor.engines.base import Engine, lazy_engine
 from extractor.engines.model_store import model_for
 from extractor.pipeline import OnRecord, RunResult, run, run_incremental
 from extractor.schema import SchemaInfo, load_schema
@@ -36,15 +36,14 @@ class Extractor:
         schema: str | type[BaseModel] | SchemaInfo,
         model: PathLike | None = None,
         *,
-        engine: Engine | str = "transformers",
+        engine: Engine | str = "auto",
         config: RunConfig | None = None,
     ):
         self.schema = schema if isinstance(schema, SchemaInfo) else load_schema(schema)
         self.config = config or RunConfig()
         if isinstance(engine, str):
-            if engine == "transformers":
-                model = model_for(model, self.schema.name, self.schema.fingerprint)
-            engine = engine_class(engine)(None if model is None else os.fspath(model))
+            name = model_for(model, self.schema.name, self.schema.fingerprint)
+            engine = lazy_engine(engine, name).build()
         self.engine: Engine = engine
 
     def run(

@@ -1,6 +1,7 @@
-"""The llama.cpp engine: an optional extra. Without llama-cpp-python it is a clear configuration
-error; with it (marked slow: the real embedded GGUF), answers hold to the grammar like the
-transformers engine's, and they agree with them on a real invoice."""
+"""The llama.cpp engine. Without llama-cpp-python it is a clear configuration error; with it (marked
+slow: the real embedded GGUF), answers hold to the grammar like the transformers engine's and agree
+with them on a real invoice, and a fine-tuned adapter, converted to a GGUF LoRA, moves llama.cpp's
+logits to where transformers' merged model has them."""
 
 from __future__ import annotations
 
@@ -51,15 +52,95 @@ def test_llamacpp_and_transformers_read_the_same_invoice() -> None:
     assert rows[0]["total"] == rows[1]["total"]
 
 
+def test_lora_rows_of_q_and_k_are_permuted_as_the_gguf_stores_them() -> None:
+    """transformers un-permutes q and k when it reads a GGUF; our permutation must be its inverse."""
+    import numpy as np
+    from transformers.modeling_gguf_pytorch_utils import LlamaTensorProcessor
+
+    from extractor.engines.gguf_lora import permute_rows
+
+    undo = LlamaTensorProcessor(config={})._reverse_permute_weights
+    b = np.random.default_rng(0).standard_normal((9 * 64, 16)).astype(np.float32)
+    for heads in (9, 3):
+        rows = b[: heads * 64]
+        permuted = permute_rows(rows, heads)
+        assert not np.array_equal(permuted, rows)
+        assert np.array_equal(undo(permuted, heads, heads), rows)
+
+
+def test_an_adapter_converts_to_a_gguf_lora_file(tmp_path: Path, tiny_model_dir: Path) -> None:
+    import gguf
+    import numpy as np
+    from peft import LoraConfig, get_peft_model
+    from safetensors.numpy import load_file
+    from transformers import AutoModelForCausalLM
+
+    from extractor.engines.gguf_lora import permute_rows, write_lora_gguf
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "down_proj"])
+    peft_model = get_peft_model(model, config)
+    for name, param in peft_model.named_parameters():
+        if "lora_B" in name:  # B starts at zero; give it values so the permutation shows
+            param.data.normal_()
+    peft_model.save_pretrained(tmp_path / "adapter")
+    write_lora_gguf(tmp_path / "adapter", tiny_model_dir, tmp_path / "lora.gguf")
+
+    reader = gguf.GGUFReader(tmp_path / "lora.gguf")
+    fields = {name: field.contents() for name, field in reader.fields.items() if not name.startswith("GGUF.")}
+    assert fields["general.architecture"] == "llama"
+    assert fields["general.type"] == "adapter"
+    assert fields["adapter.type"] == "lora"
+    assert fields["adapter.lora.alpha"] == 8.0
+    tensors = {t.name: np.array(t.data).reshape([int(n) for n in reversed(t.shape)]) for t in reader.tensors}
+    assert len(tensors) == 2 * 4 * 2  # 2 layers x 4 modules x (A, B)
+    peft = load_file(str(tmp_path / "adapter" / "adapter_model.safetensors"))
+    prefix = "base_model.model.model.layers.1."
+    assert np.array_equal(tensors["blk.1.attn_v.weight.lora_a"], peft[prefix + "self_attn.v_proj.lora_A.weight"])
+    assert np.array_equal(tensors["blk.1.ffn_down.weight.lora_b"], peft[prefix + "mlp.down_proj.lora_B.weight"])
+    q_b = peft[prefix + "self_attn.q_proj.lora_B.weight"]
+    assert np.array_equal(tensors["blk.1.attn_q.weight.lora_b"], permute_rows(q_b, 2))
+    k_b = peft[prefix + "self_attn.k_proj.lora_B.weight"]
+    assert np.array_equal(tensors["blk.1.attn_k.weight.lora_b"], permute_rows(k_b, 1))
+
+
 @pytest.mark.slow
-def test_llamacpp_refuses_an_adapter_it_cannot_apply() -> None:
+def test_llamacpp_applies_the_shipped_adapter_as_transformers_does() -> None:
+    """Next-token logits of the sample invoice's prompt: llama.cpp (quantised base + the adapter as
+    a GGUF LoRA) against transformers (the adapter merged into the dequantised base)."""
     pytest.importorskip("llama_cpp")
+    import numpy as np
+    import torch
+
     from extractor.engines.llamacpp import LlamaCppEngine
     from extractor.engines.model_store import model_for
+    from extractor.engines.transformers import TransformersEngine
+    from extractor.extract.prompt import build_prompt
+    from extractor.parse import parse_file
 
     schema = load_schema("invoice")
     adapter = model_for(None, schema.name, schema.fingerprint)
     if adapter is None:
         pytest.skip("no adapter shipped for the invoice schema")
-    with pytest.raises(ConfigError, match="adapter"):
-        LlamaCppEngine(adapter)
+    prompt = build_prompt(schema, parse_file(SAMPLES / "acme-2024-0042.pdf").text).messages
+    hf = TransformersEngine(adapter)
+    ids = hf.tokenizer.apply_chat_template(list(prompt), add_generation_prompt=True, return_dict=False)
+    ids = list(ids["input_ids"] if isinstance(ids, dict) else ids)
+    with torch.inference_mode():
+        expected = hf.model(input_ids=torch.tensor([ids])).logits[0, -1].float().numpy()
+
+    def llama_logits(model: str) -> np.ndarray:
+        engine = LlamaCppEngine(model)
+        engine.llama.reset()
+        engine.llama.eval(ids)
+        vocab = engine.llama.n_vocab()
+        return np.ctypeslib.as_array(engine.llama._ctx.get_logits(), shape=(vocab,)).astype(np.float32)
+
+    with_adapter, bare = llama_logits(adapter), llama_logits("embedded")
+    assert int(np.argmax(with_adapter)) == int(np.argmax(expected))
+    assert np.corrcoef(with_adapter, expected)[0, 1] > 0.99
+    # The adapter really is applied: without it llama.cpp is far further from the merged model.
+    # Mean absolute logit difference, measured: 0.16 (quantised kernels); 1.8 with q/k not permuted;
+    # 6.4 without the adapter.
+    assert np.abs(with_adapter - expected).mean() < 0.5
+    assert np.abs(bare - expected).mean() > 5 * np.abs(with_adapter - expected).mean()

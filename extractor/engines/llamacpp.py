@@ -8,8 +8,8 @@ tokens after it are evaluated), and tokens the grammar forces are evaluated in o
 (jump-forward), as in the transformers engine. The prompt is rendered with the model's chat
 template from the tokenizer files beside the converted checkpoint, then tokenised by llama.cpp.
 
-Not supported: LoRA adapters (llama.cpp wants them converted to GGUF first, which this project
-does not do yet); such a model is refused with a ConfigError naming the transformers engine.
+A fine-tuned model (base + PEFT LoRA adapter) runs as the base GGUF with the adapter converted
+to a GGUF LoRA file (`gguf_lora.py`, once, cached), applied by llama.cpp at run time.
 """
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ class LlamaCppEngine:
         self.source = source or resolve_model(model)
         if self.source.gguf is None:
             raise ConfigError(f"the llamacpp engine runs GGUF files; {self.source.path} is a transformers folder")
+        lora = None
         if self.source.adapter is not None:
-            raise ConfigError(
-                f"the llamacpp engine cannot apply the LoRA adapter {self.source.adapter.name} yet; "
-                "use --engine transformers, or --model embedded for the bare base model"
-            )
+            from extractor.engines.gguf_lora import lora_gguf
+
+            lora = str(lora_gguf(self.source.adapter, self.source.path))
         self.model_id = self.source.model_id
         self.schema_fingerprint = self.source.schema_fingerprint
         self.fingerprint = model_fingerprint(self.source) + "/llamacpp"  # other kernels, other answers
@@ -67,6 +67,7 @@ class LlamaCppEngine:
             n_batch=512,
             n_threads=threads,
             n_threads_batch=threads,
+            lora_path=lora,
             verbose=False,
         )
         self.max_context_tokens = context_tokens
