@@ -158,6 +158,17 @@ def test_evaluate_matches_rows_on_source_file(tmp_path: Path) -> None:
     assert everything.scores.missing == 1  # the train document was never run: a miss, not skipped
 
 
+def test_an_output_folder_named_after_its_schema_is_read_as_the_output_folder(tmp_path: Path) -> None:
+    """`extractor run ... --out out/invoice` makes out/invoice/invoice/: both paths mean that run."""
+    labels_path, labels = _labels_file(tmp_path)
+    test_labels = [x for x in labels if x["split"] == "test"]
+    named = tmp_path / "invoice"
+    _predictions(tmp_path, test_labels).rename(named)
+    for path in (named, named / "invoice"):
+        s = evaluate(path, labels_path, split="test").scores
+        assert (s.predicted, s.failed, s.missing) == (3, 1, 0)
+
+
 def test_eval_cli_writes_report_json_and_charts(tmp_path: Path) -> None:
     labels_path, labels = _labels_file(tmp_path)
     test_labels = [x for x in labels if x["split"] == "test"]

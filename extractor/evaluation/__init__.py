@@ -98,8 +98,11 @@ def score_rows(
 
 
 def _rows_dataset(path: Path, schema_name: str) -> Path:
-    """OUT/<schema>, given OUT or OUT/<schema>."""
-    candidate = path if path.name == schema_name else path / schema_name
+    """OUT/<schema>, given OUT or OUT/<schema>. An output folder may itself be named after its schema
+    (out/invoice/invoice/...): a folder holding a `<schema>` dataset is taken as OUT first."""
+    candidate = path / schema_name
+    if not candidate.is_dir() and path.name == schema_name:
+        candidate = path
     if not candidate.is_dir():
         raise ConfigError(f"no {schema_name!r} rows in {path} (expected the output folder of `extractor run`)")
     return candidate
