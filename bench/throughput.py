@@ -13,11 +13,14 @@ Variants
 - parse: every corpus file parsed in-process (one core), then by the parse pool (2 workers).
 - naive: one document at a time, plain outlines generation (`outlines.from_transformers`, JSON
   Schema output type, its default backend), on the first documents of the corpus.
-- shipped: `extractor.pipeline.run` as it ships (parse pool, length-sorted batches, the batched
-  decoder with shared-prefix cache and jump-forward, grounded decoding), on the whole corpus; and
-  the same with `--decoding json`, the naive loop's constraint.
-- llamacpp: the same pipeline with the llama.cpp engine (if llama-cpp-python is installed).
-- batch: the transformers engine's decode throughput by batch size (JSON constraint).
+- shipped: `extractor.pipeline.run` as it ships (parse pool, grounded decoding, engine `auto`: on a
+  CPU with llama-cpp-python installed, the llama.cpp engine), on the whole corpus; the agreement of
+  its rows with the transformers engine's.
+- transformers: the same with the transformers engine (length-sorted batches, the batched decoder
+  with shared-prefix cache and jump-forward), on the whole corpus; and with `--decoding json`, the
+  naive loop's constraint.
+- batch: the transformers engine's decode throughput by batch size (JSON constraint), and the
+  llama.cpp engine's on the same documents (if llama-cpp-python is installed).
 - constraint: one document at a time: constrained with jump-forward, without, and unconstrained
   decoding of exactly as many tokens as the constrained answer had.
 - memory: the nightly path (`run_incremental`, parse pool, commits) with a stand-in engine on 100
@@ -170,14 +173,14 @@ def parse_answer_text(text: str, parse_answer: Any) -> None:
 
 def variant_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     from extractor.config import RunConfig
-    from extractor.engines.base import engine_class
+    from extractor.engines.base import lazy_engine
     from extractor.pipeline import run
     from extractor.schema import load_schema
 
     started = time.perf_counter()
-    engine = engine_class(args.engine)("embedded")
+    engine = lazy_engine(args.engine, "embedded").build()
     load_s = time.perf_counter() - started
-    out: dict[str, Any] = {"model_load_s": round(load_s, 2)}
+    out: dict[str, Any] = {"model_load_s": round(load_s, 2), "engine": type(engine).__name__}
     for schema_name in ("invoice", "customer_email"):
         files = corpus_files(Path(args.folders[schema_name]), args.limit)
         first: list[float] = []
@@ -349,12 +352,13 @@ def report(r: dict[str, Any]) -> str:
         "| variant | schema | docs | ok | docs/min | answer tokens/s | first row (s) | peak RSS (MiB) |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
+    engine_names = {"LlamaCppEngine": "llama.cpp", "TransformersEngine": "transformers"}
+    shipped_engine = engine_names.get(r.get("shipped", {}).get("engine", ""), "?")
     names = {
         "naive": "naive loop (outlines, one at a time, JSON)",
-        "shipped": "pipeline as shipped (transformers, grounded)",
-        "shipped_json": "pipeline, transformers, JSON",
-        "llamacpp": "pipeline, llama.cpp engine, grounded",
-        "llamacpp_json": "pipeline, llama.cpp engine, JSON",
+        "shipped": f"pipeline as shipped (engine auto: {shipped_engine}, grounded)",
+        "transformers": "pipeline, transformers engine, grounded",
+        "transformers_json": "pipeline, transformers engine, JSON",
     }
     for key, name in names.items():
         if key not in r:
@@ -367,8 +371,8 @@ def report(r: dict[str, Any]) -> str:
             )
     if "naive" in r and "shipped" in r:
         lines += ["", "Speed-up over the naive loop (documents per minute):", ""]
-        for key in ("shipped", "shipped_json", "llamacpp", "llamacpp_json"):
-            if key in r:
+        for key in names:
+            if key in r and key != "naive":
                 ratios = ", ".join(
                     f"{s} {r[key][s]['docs_per_min'] / r['naive'][s]['docs_per_min']:.1f}x"
                     for s in ("invoice", "customer_email")
@@ -376,7 +380,7 @@ def report(r: dict[str, Any]) -> str:
                 lines.append(f"- {names[key]}: {ratios}")
         compile_s = ", ".join(f"{s} {r['naive'][s]['grammar_compile_s']} s" for s in ("invoice", "customer_email"))
         lines.append(f"- the naive loop's grammar compile time (included above): {compile_s}")
-    if "shipped" in r and "shipped_json" in r:
+    if "shipped" in r and "transformers" in r:
         lines += ["", _agreement(r)]
     if "batch" in r:
         lines += ["", "## Decode throughput by batch size (transformers engine, invoices, JSON constraint)", ""]
@@ -436,33 +440,24 @@ def report(r: dict[str, Any]) -> str:
 
 
 def _agreement(r: dict[str, Any]) -> str:
-    parts = []
-    for other in ("llamacpp", "llamacpp_json"):
-        base = "shipped" if other == "llamacpp" else "shipped_json"
-        if other not in r or base not in r:
-            continue
-        same = total = fields = same_fields = 0
-        for schema in ("invoice", "customer_email"):
-            # Keyed by the path inside the corpus: variants may have run from different checkouts.
-            a, b = (
-                {k.rsplit("bench-throughput/", 1)[-1]: v for k, v in r[key][schema]["answers"].items()}
-                for key in (base, other)
-            )
-            for k in a.keys() & b.keys():
-                total += 1
-                same += a[k] == b[k]
-                if a[k] is not None and b[k] is not None:
-                    fields += len(a[k])
-                    same_fields += sum(a[k].get(f) == b[k].get(f) for f in a[k])
-        parts.append(
-            f"{names_of(other)} gives the same row as transformers for {same} of the {total} documents both read "
-            f"({same_fields} of {fields} field values equal)"
+    """How often the shipped engine's row equals the transformers engine's, over the documents both read."""
+    same = total = fields = same_fields = 0
+    for schema in ("invoice", "customer_email"):
+        # Keyed by the path inside the corpus: variants may have run from different checkouts.
+        a, b = (
+            {k.rsplit("bench-throughput/", 1)[-1]: v for k, v in r[key][schema]["answers"].items()}
+            for key in ("transformers", "shipped")
         )
-    return "Agreement: " + ("; ".join(parts) if parts else "no second engine in this run") + "."
-
-
-def names_of(key: str) -> str:
-    return {"llamacpp": "llama.cpp (grounded)", "llamacpp_json": "llama.cpp (JSON)"}[key]
+        for k in a.keys() & b.keys():
+            total += 1
+            same += a[k] == b[k]
+            if a[k] is not None and b[k] is not None:
+                fields += len(a[k])
+                same_fields += sum(a[k].get(f) == b[k].get(f) for f in a[k])
+    return (
+        f"Agreement: the shipped pipeline's row equals the transformers engine's for {same} of the {total} "
+        f"documents both read ({same_fields} of {fields} field values equal)."
+    )
 
 
 # -- driver ------------------------------------------------------------------------------------
@@ -531,8 +526,9 @@ def main() -> None:
     plan: dict[str, tuple[str, dict[str, Any]]] = {
         "parse": ("parse", {}),
         "naive": ("naive", {"naive_docs": 4 if options.quick else 16}),
-        "shipped": ("pipeline", {"engine": "transformers", "decoding": "grounded", "limit": None}),
-        "shipped_json": ("pipeline", {"engine": "transformers", "decoding": "json", "limit": 30}),
+        "shipped": ("pipeline", {"engine": "auto", "decoding": "grounded", "limit": None}),
+        "transformers": ("pipeline", {"engine": "transformers", "decoding": "grounded", "limit": None}),
+        "transformers_json": ("pipeline", {"engine": "transformers", "decoding": "json", "limit": 30}),
         "batch": (
             "batch",
             {
@@ -545,8 +541,6 @@ def main() -> None:
         "memory_small": ("memory", {"limit": memory // 10}),
         "memory_large": ("memory", {"limit": None}),
     }
-    if have_llamacpp:
-        plan["llamacpp"] = ("pipeline", {"engine": "llamacpp", "decoding": "grounded", "limit": 20})
     out_file = RESULTS / ("results-quick.json" if options.quick else "results.json")
     results: dict[str, Any] = json.loads(out_file.read_text()) if out_file.is_file() and options.only else {}
     results["machine"] = machine()
