@@ -345,7 +345,8 @@ def report(r: dict[str, Any]) -> str:
         f"Corpus: {r['corpus']['invoices']} generated invoices, {r['corpus']['emails']} customer emails "
         f"(seed 7); model: embedded SmolLM2-135M-Instruct, no adapter; answer budget "
         f"{r['corpus']['max_new_tokens']} tokens. Reproduce: `.venv/bin/python bench/throughput.py`.",
-        "All figures come from one run; compare them as ratios. Peak RSS is the variant's whole process.",
+        "Compare figures as ratios, within one run (`--only` reruns some variants: the last section says when "
+        "each ran). Peak RSS is the variant's whole process.",
         "",
         "## End to end",
         "",
@@ -436,6 +437,8 @@ def report(r: dict[str, Any]) -> str:
             f"| {a['docs']} | {a['seconds']} | {a['process']['peak_rss_mib']} |",
             f"| {b['docs']} | {b['seconds']} | {b['process']['peak_rss_mib']} |",
         ]
+    ran = [(k, v["process"].get("finished_at", "?")) for k, v in r.items() if isinstance(v, dict) and "process" in v]
+    lines += ["", "## When each variant ran", ""] + [f"- {k}: {when}" for k, when in ran]
     return "\n".join(lines) + "\n"
 
 
@@ -480,7 +483,11 @@ def measured(variant: str, folders: dict[str, Path], **options: Any) -> dict[str
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{variant} failed:\n{err_path.read_text()[-4000:]}")
     result = json.loads(out_path.read_text().strip().splitlines()[-1])
-    result["process"] = {"wall_s": round(wall, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+    result["process"] = {
+        "wall_s": round(wall, 1),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
     print(json.dumps({k: v for k, v in result.items() if k != "answers"}, default=str)[:600], flush=True)
     return result
 
