@@ -70,6 +70,26 @@ def test_every_input_ends_as_a_row_or_an_error_row(tmp_path: Path) -> None:
     assert engine.batch_sizes == [2]
 
 
+def test_an_engine_that_decodes_one_at_a_time_gets_one_document_at_a_time(tmp_path: Path) -> None:
+    for name in ("a.pdf", "b.pdf", "c.pdf"):
+        documents.invoice(tmp_path, name)
+    config = RunConfig(decoding="json", parse_workers=0)
+    for window, calls in ((None, [3]), (1, [1, 1, 1])):
+        engine = FakeEngine(respond=lambda prompt: '{"invoice_number": "T-1"}')
+        engine.batch_window = window  # type: ignore[attr-defined]
+        seen: list[int] = []  # engine calls made when each row came out
+        result = run(
+            [tmp_path],
+            load_schema("invoice"),
+            engine,
+            config,
+            on_record=lambda r, seen=seen, engine=engine: seen.append(len(engine.batch_sizes)),
+        )
+        assert result.ok == 3, [r.error for r in result.records]
+        assert engine.batch_sizes == calls
+    assert seen == [1, 2, 3]  # each row is out before the model reads the next document
+
+
 def test_invalid_answer_fails_only_that_document(tmp_path: Path) -> None:
     documents.invoice(tmp_path, "a.pdf")
     documents.invoice(tmp_path, "b.pdf")

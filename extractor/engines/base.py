@@ -44,6 +44,9 @@ class Engine(Protocol):
     # extract a document again when this changes.
     fingerprint: str
 
+    # Optional: `batch_window`, the most documents worth handing over at once (an engine that
+    # decodes one prompt at a time says 1, and the pipeline hands it one document at a time).
+
     def generate(
         self, prompts: Sequence[Prompt], constraints: Sequence[Constraint], max_new_tokens: int
     ) -> list[Generation]:
