@@ -398,6 +398,12 @@ def synth_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the documents and labels.jsonl.")],
     n: Annotated[int, typer.Option("--n", min=1, help="How many documents.")] = 100,
     seed: Annotated[int, typer.Option(help="Same seed, same documents.")] = 0,
+    augment: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Extra training documents in a layout drawn per document (invoice): reading, not position."
+        ),
+    ] = 0,
 ) -> None:
     """Generate labelled documents: OUT/<split>/... and OUT/labels.jsonl, split by layout family."""
     from collections import Counter
@@ -409,12 +415,13 @@ def synth_command(
     with _config_errors():
         split_of = families(schema)
     with Progress(console=console) as progress:
-        task = progress.add_task(f"generating {schema}", total=n)
-        labelled = generate(schema, n, seed, out, on_document=lambda _: progress.advance(task))
+        task = progress.add_task(f"generating {schema}", total=n + augment)
+        with _config_errors():
+            labelled = generate(schema, n, seed, out, on_document=lambda _: progress.advance(task), augment=augment)
     counts = Counter(item.split for item in labelled)
     held_out = sorted(f for f, split in split_of.items() if split == "test")
     console.print(
-        f"[bold]{n} {schema} documents[/] → {out} · "
+        f"[bold]{n + augment} {schema} documents[/] → {out} · "
         + " · ".join(f"{split} {counts[split]}" for split in ("train", "dev", "test"))
         + f" · test families (never in train): {', '.join(held_out)}"
     )

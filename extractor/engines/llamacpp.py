@@ -29,6 +29,7 @@ from extractor.types import Generation
 
 class LlamaCppEngine:
     batch_window = 1  # decodes one prompt at a time: rows are emitted (and committed) as each is done
+
     def __init__(
         self,
         model: str | None = None,

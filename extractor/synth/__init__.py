@@ -4,6 +4,9 @@ For each shipped schema a generator renders realistic documents in several layou
 returns the ground truth with each. Documents go to `OUT/<split>/`, labels to `OUT/labels.jsonl`.
 The split is by layout family, so the test split holds families never seen in training: it
 measures generalisation, not memorisation. The same seed always gives the same bytes.
+
+`augment` adds training documents of a generator's randomised layout (where it has one) after the
+`n` regular ones, which stay byte for byte what they are without it.
 """
 
 from __future__ import annotations
@@ -44,22 +47,29 @@ def families(schema: str) -> dict[str, str]:
 
 
 def generate(
-    schema: str, n: int, seed: int, out: str | os.PathLike[str], on_document: Callable[[Labelled], None] | None = None
+    schema: str,
+    n: int,
+    seed: int,
+    out: str | os.PathLike[str],
+    on_document: Callable[[Labelled], None] | None = None,
+    augment: int = 0,
 ) -> list[Labelled]:
-    """Write `n` documents and their labels under `out`; return the labels."""
+    """Write `n` documents (and `augment` randomised training ones) under `out`; return the labels."""
     from extractor.schema import load_schema
 
     module = _module(schema)
+    if augment and not hasattr(module, "AUGMENT_FAMILY"):
+        raise ConfigError(f"the {schema} generator has no randomised layout to augment with")
     model = load_schema(schema).model
     names = list(module.FAMILIES)
     root = Path(out)
     labelled = []
-    for index in range(n):
-        family = names[index % len(names)]
+    for index in range(n + augment):
+        family = names[index % len(names)] if index < n else module.AUGMENT_FAMILY
         rng = random.Random(f"{seed}:{schema}:{index}")  # str seeds are hashed with SHA-512: stable across runs
         suffix, data, fields = module.make(rng, index, family)
         model.model_validate(fields)  # a label that breaks its own schema is a generator bug
-        split = module.FAMILIES[family]
+        split = module.FAMILIES.get(family, "train")
         relative = f"{split}/{schema}-{index:05d}{suffix}"
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from extractor.synth import invoice_random
 from extractor.synth.formats import CENT, CURRENCIES, Style, faker_for, money, one_line, pick_style, random_date
 from extractor.synth.render import html_pdf
 
@@ -25,6 +26,8 @@ FAMILIES = {
     "letter": "test",
     "statement": "test",
 }
+# Training augmentation, only on request (`extractor synth --augment N`): a layout drawn per document.
+AUGMENT_FAMILY = "randomised"
 
 WORDS = {
     "en": dict(
@@ -392,5 +395,6 @@ RENDER = {
     "receipt": _receipt,
     "letter": _letter,
     "statement": _statement,
+    AUGMENT_FAMILY: invoice_random.render,
 }
-assert set(RENDER) == set(FAMILIES)
+assert set(RENDER) == set(FAMILIES) | {AUGMENT_FAMILY}
