@@ -84,6 +84,20 @@ def test_error_rows_and_missing_documents_are_misses() -> None:
     assert s.all_correct_rate == pytest.approx(1 / 3)
 
 
+def test_scores_are_broken_down_by_layout_family() -> None:
+    wrong_total = {**GOLD, "total": "99.00"}
+    s = _score(
+        Case(GOLD, GOLD, family="letter"),
+        Case(GOLD, wrong_total, family="statement"),
+        Case(GOLD, GOLD, family="letter"),
+    )
+    assert set(s.families) == {"letter", "statement"}
+    assert s.families["letter"].documents == 2 and s.families["letter"].fields["total"].f1 == 1.0
+    assert s.families["statement"].fields["total"].f1 == 0.0 and s.families["statement"].fields["issuer"].f1 == 1.0
+    assert s.families["statement"].micro_f1 < s.micro_f1 < s.families["letter"].micro_f1 == 1.0
+    assert not _score(Case(GOLD, GOLD, family="letter")).families  # one family: nothing to break down
+
+
 def test_empty_prediction() -> None:
     empty = {name: None for name in GOLD} | {"line_items": []}
     s = _score(Case(GOLD, empty))

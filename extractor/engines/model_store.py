@@ -12,6 +12,7 @@ the logits are identical.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -104,8 +105,15 @@ def resolve_model(model: str | os.PathLike[str] | None) -> ModelSource:
 
 
 def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, hashed once per process while its size and mtime stay the same."""
+    stat = path.stat()
+    return _sha256_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as f:
+    with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()

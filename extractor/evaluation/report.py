@@ -39,6 +39,15 @@ def as_dict(ev: Evaluation) -> dict[str, Any]:
         "all_fields_correct_by_family": {
             family: {"correct": ok, "documents": n} for family, (ok, n) in sorted(s.by_family.items())
         },
+        "by_family": {
+            family: {
+                "documents": f.documents,
+                "micro_f1": round(f.micro_f1, 4),
+                "macro_f1": round(f.macro_f1, 4),
+                "f1": {name: round(x.f1, 4) for name, x in f.fields.items()},
+            }
+            for family, f in s.families.items()
+        },
     }
 
 
@@ -80,6 +89,14 @@ def markdown(ev: Evaluation, baseline: Evaluation | None = None, command: str = 
         lines.append(row)
     lines += ["", "All fields correct, by layout family:", "", "| family | correct | documents |", "|---|---:|---:|"]
     lines += [f"| {fam or '(none)'} | {ok} | {n} |" for fam, (ok, n) in sorted(s.by_family.items())]
+    if s.families:
+        names = list(s.families)
+        lines += ["", "F1 by layout family:", "", "| field | " + " | ".join(f or "(none)" for f in names) + " |"]
+        lines.append("|---|" + "---:|" * len(names))
+        for field_name in s.fields:
+            cells = (s.families[f].fields.get(field_name) for f in names)
+            lines.append(f"| {field_name} | " + " | ".join(f"{c.f1:.3f}" if c else "–" for c in cells) + " |")
+        lines.append("| **micro F1** | " + " | ".join(f"**{s.families[f].micro_f1:.3f}**" for f in names) + " |")
     return "\n".join(lines) + "\n"
 
 

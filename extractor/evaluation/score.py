@@ -60,6 +60,7 @@ class Scores:
     missing: int = 0  # documents with neither
     all_correct: int = 0
     by_family: dict[str, tuple[int, int]] = field(default_factory=dict)  # family -> (all correct, documents)
+    families: dict[str, Scores] = field(default_factory=dict)  # family -> its own scores, when there are several
 
     @property
     def all_correct_rate(self) -> float:
@@ -90,7 +91,11 @@ class Case:
 
 def score(cases: Iterable[Case], specs: Iterable[FieldSpec], tolerance: Decimal = DEFAULT_TOLERANCE) -> Scores:
     specs = [s for s in specs]
+    cases = list(cases)
     result = Scores(fields={})
+    names = sorted({case.family for case in cases})
+    if len(names) > 1:  # where a model fails is often a layout, not a field
+        result.families = {name: score([c for c in cases if c.family == name], specs, tolerance) for name in names}
     for case in cases:
         labelled = [s for s in specs if s.name in case.gold]
         result.documents += 1
