@@ -15,7 +15,7 @@ mkdir -p "$RESULTS"
 [ -f "$RESULTS/timings.tsv" ] || printf 'schema\tstep\tseconds\n' > "$RESULTS/timings.tsv"
 declare -A N=([invoice]=160 [customer_email]=120 [project_report]=150)
 # Extra training documents in a layout drawn per document (the same test documents either way).
-declare -A AUGMENT=([invoice]=100 [customer_email]=0 [project_report]=0)
+declare -A AUGMENT=([invoice]=200 [customer_email]=0 [project_report]=0)
 for schema in "${@:-invoice customer_email project_report}"; do
   for s in $schema; do
     data=data/synth/$s

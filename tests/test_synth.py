@@ -90,6 +90,13 @@ def test_augmenting_adds_randomised_training_documents_and_leaves_the_others_alo
         keys["line"] = f["line_items"][0]["description"]
         orders.add(tuple(sorted(keys, key=lambda k: text.find(keys[k]))))
     assert len(orders) >= 3
+    # Nothing only a held-out family prints (their sentences) leaks into training documents.
+    from extractor.synth.invoice import WORDS
+
+    for x in extra:
+        text = " ".join(parse_file(generated["invoice"] / x["file"]).text.split())
+        for words in WORDS.values():
+            assert words["pay"] not in text and words["charge"] not in text
 
 
 def test_augmenting_a_generator_without_a_randomised_layout_is_refused(tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ order of its blocks, how each block is rendered (table, list, one line, sentence
 labels a value and whether a value is labelled at all. What stays constant is only what the words
 and values mean, so that is what the model has to learn.
 
-Renders from the same facts, styles and vocabulary as the fixed families (`invoice.py`); none of
-its block renderings is a fixed family's page.
+Renders from the same facts, styles and vocabulary as the training families (`invoice.py`) plus
+its own synonyms; it uses no words that only a held-out family prints, and none of its block
+renderings is a held-out family's.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ SYNONYMS = {
         tax=("Tax", "Sales tax", "VAT amount"),
         total=("Total", "Amount due", "Balance due", "Grand total", "Total incl. tax"),
         from_=("From", "Supplier", "Seller"),
+        pay_by=("Payable by", "Please remit payment by", "Payment due on or before"),
     ),
     "fr": dict(
         number=("N° de facture", "Numéro", "Réf."),
@@ -44,6 +46,7 @@ SYNONYMS = {
         tax=("Montant TVA", "TVA due"),
         total=("Net à payer", "Montant total", "Total à payer"),
         from_=("Émetteur", "Fournisseur", "De"),
+        pay_by=("Paiement à effectuer avant le", "À régler au plus tard le"),
     ),
     "de": dict(
         number=("Rechnung Nr.", "Rechnungs-Nr.", "Beleg-Nr."),
@@ -54,6 +57,7 @@ SYNONYMS = {
         tax=("USt.", "Umsatzsteuer", "MwSt.-Betrag"),
         total=("Rechnungsbetrag", "Endbetrag", "Zu zahlen", "Summe brutto"),
         from_=("Von", "Lieferant", "Absender"),
+        pay_by=("Zahlbar bis zum", "Bitte zahlen Sie bis zum"),
     ),
 }
 
@@ -83,7 +87,7 @@ def render(f: Facts, s: Style, w: dict[str, str], rng: random.Random) -> list[st
         body.append(totals)
     tail = []
     if due_in_sentence:
-        tail.append(f"<p>{w['pay']} {s.date(f.due_date)}.</p>")
+        tail.append(f"<p>{label['pay_by']} {s.date(f.due_date)}.</p>")
     if rng.random() < 0.6:
         tail.append(f"<p>{w['ref']}: {e(f.payment_ref)}</p>")
     if rng.random() < 0.5:
@@ -163,7 +167,7 @@ def _meta(
 
 def _lines(f: Facts, s: Style, w: dict[str, str], rng: random.Random) -> str:
     cur = f" {f.currency}" if rng.random() < 0.3 else ""
-    style = rng.randrange(4)
+    style = rng.randrange(5)
     if style <= 1:
         header = (
             f"<tr><th>{w['desc']}</th><th>{w['qty']}</th><th>{w['unit']}</th><th>{w['amount']}</th></tr>"
@@ -184,11 +188,20 @@ def _lines(f: Facts, s: Style, w: dict[str, str], rng: random.Random) -> str:
             for x in f.lines
         )
         return f"<ul>{items}</ul>"
-    return "".join(
-        f"<p>{s.quantity(x.quantity)} × {e(x.description)} ({w['unit']} {s.amount(x.unit_price)}) — "
-        f"{s.amount(x.amount)}{cur}</p>"
-        for x in f.lines
-    )
+    if style == 3:
+        return "".join(
+            f"<p>{s.quantity(x.quantity)} × {e(x.description)} ({w['unit']} {s.amount(x.unit_price)}) — "
+            f"{s.amount(x.amount)}{cur}</p>"
+            for x in f.lines
+        )
+    # One line per item, its four values in an order and with a separator drawn for the document.
+    order = rng.sample(range(4), 4)
+    sep = rng.choice((" ", " – ", " / ", " | ", "; "))
+    lines = []
+    for x in f.lines:
+        values = (e(x.description), s.quantity(x.quantity), s.amount(x.unit_price), f"{s.amount(x.amount)}{cur}")
+        lines.append("<p>" + sep.join(values[i] for i in order) + "</p>")
+    return "".join(lines)
 
 
 def _totals(f: Facts, s: Style, label: dict[str, str], rng: random.Random) -> str:
