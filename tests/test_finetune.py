@@ -207,3 +207,36 @@ def test_finetune_command(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert card["command"].startswith("extractor ")
     bad = CliRunner().invoke(app, [*args[:-4], "--decoding", "nonsense"])
     assert bad.exit_code == 2
+
+
+def test_answer_loss_equals_the_full_loss_and_its_gradients(tiny_engine) -> None:
+    import torch
+
+    from extractor.finetune.data import IGNORE, Example
+    from extractor.finetune.trainer import answer_loss, collate
+
+    model = tiny_engine.model
+    torch.manual_seed(0)
+    vocab = model.config.vocab_size
+    # Two examples of different lengths (padding), answers at their ends.
+    examples = []
+    for length, answer in ((40, 7), (25, 4)):
+        ids = torch.randint(3, vocab, (length,)).tolist()
+        examples.append(Example("x", tuple(ids), tuple([IGNORE] * (length - answer) + ids[-answer:])))
+    batch = collate(examples, pad_id=0)
+
+    def grads(loss_fn) -> tuple[float, list]:
+        model.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        loss.backward()
+        return float(loss), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    full, full_grads = grads(lambda: model(**batch).loss)
+    mine, my_grads = grads(lambda: answer_loss(model, batch))
+    model.zero_grad(set_to_none=True)
+    assert mine == pytest.approx(full, rel=1e-5)
+    assert len(my_grads) == len(full_grads) > 0
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(my_grads, full_grads, strict=True))
+    no_answer = collate([Example("y", (5, 6, 7), (IGNORE, IGNORE, IGNORE))], pad_id=0)
+    with pytest.raises(ConfigError, match="no answer tokens"):
+        answer_loss(model, no_answer)

@@ -89,6 +89,24 @@ def collate(examples: list[Example], pad_id: int) -> dict[str, Any]:
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+def answer_loss(model: Any, batch: dict[str, Any]) -> Any:
+    """Mean cross-entropy of the answer tokens, the same value as `model(**batch).loss`, with the
+    vocabulary projection computed only at the positions that predict an answer token. The
+    prompt (instructions and document) is most of every example and its logits are never used:
+    projecting them onto the vocabulary is 20% of a SmolLM2 step and most of a Gemma 3 one
+    (a 262k vocabulary), and their float32 logits dominate memory."""
+    import torch
+
+    labels = batch["labels"]
+    targets = labels[:, 1:]
+    keep = torch.zeros_like(labels, dtype=torch.bool)  # position t predicts token t + 1
+    keep[:, :-1] = targets != IGNORE
+    if not bool(keep.any()):
+        raise ConfigError("a training example has no answer tokens (max_seq_len cut them all off)")
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep).logits
+    return torch.nn.functional.cross_entropy(logits.float(), targets[keep[:, :-1]])
+
+
 class LoraTrainer:
     def __init__(
         self,
@@ -186,7 +204,7 @@ class LoraTrainer:
             chunk = examples[start : start + size]
             share = sum(tokens[start : start + size]) / total
             batch = {k: v.to(self.engine.device) for k, v in collate(chunk, self.pad_id).items()}
-            loss = self.model(**batch).loss * share
+            loss = answer_loss(self.model, batch) * share
             loss.backward()
             loss_sum += float(loss.detach())
         return loss_sum
