@@ -107,3 +107,20 @@ def test_attachment_depth_limit_is_recorded_not_silent(tmp_path: Path) -> None:
     doc = parse_file(documents.email_with_pdf(tmp_path), ParseLimits(max_attachment_depth=0))
     assert doc.metadata["attachments"] == []
     assert "nested deeper" in doc.metadata["skipped_attachments"][0]
+
+
+def test_pdf_table_cells_read_whole_in_the_header_row_too(tmp_path: Path) -> None:
+    """PyMuPDF's own table markdown reads the first row through `Table.extract`, which drops spaces
+    and moves separators ("1,008.73 USD" -> "100873USD<br>, ."); every row is read alike here,
+    ligatures expanded."""
+    from extractor.synth.render import html_pdf
+
+    rows = "".join(
+        f"<tr><td>{a}</td><td>{b}</td></tr>"
+        for a, b in (("Subtotal", "1,008.73 USD"), ("VAT", "100.87 USD"), ("O\ufb03ce chair", "2 x 54.10"))
+    )
+    head = '<table class="lines"><tr><td>Unit price</td><td>Amount due</td></tr>' + rows + "</table>"
+    path = documents.write(tmp_path / "totals.pdf", html_pdf([head]))
+    text = parse_file(path).text
+    assert "|Unit price|Amount due|\n|---|---|\n|Subtotal|1,008.73 USD|\n|VAT|100.87 USD|" in text
+    assert "|Office chair|2 x 54.10|" in text

@@ -8,6 +8,9 @@ image (a scan) is OCRed (parse/ocr.py); the other pages of a mixed PDF keep thei
 
 from __future__ import annotations
 
+import itertools
+import re
+import unicodedata
 from typing import Any
 
 from extractor.config import ParseLimits
@@ -71,11 +74,48 @@ def _page_text(page: Any) -> str:
         blocks.append((y0, text.strip()))
     # Keep PyMuPDF's block order; slot each table in before the first block that starts below it.
     for table, rect in sorted(zip(tables, table_rects, strict=True), key=lambda tr: tr[1].y0):
-        markdown = table.to_markdown(clean=False).strip()
+        markdown = _table_markdown(table)
         if markdown:
             at = next((i for i, (y0, _) in enumerate(blocks) if y0 > rect.y0), len(blocks))
             blocks.insert(at, (rect.y0, markdown))
     return "\n".join(text for _, text in blocks)
+
+
+def _table_markdown(table: Any) -> str:
+    """The table as GitHub markdown, every cell (header too) read the same way.
+
+    PyMuPDF's `Table.to_markdown` reads the header row through `Table.extract`, which drops the
+    spaces and moves the separators of a cell ("Unit price" -> "Unitprice", "1,008.73 USD" ->
+    "100873USD<br>, ."), and keeps ligatures ("Oﬃce"); the other rows it reads with
+    `extract_cells`. Here the header is read as the rows are, and ligatures are expanded as in the
+    rest of the page. Empty (merged) cells take the value on their left, then above, as there."""
+    from pymupdf.table import extract_cells
+
+    def read(box: Any) -> str | None:
+        return None if box is None else _LIGATURES.sub(_expand, extract_cells(table.textpage, box, markdown=True))
+
+    rows = [[read(box) for box in row.cells] for row in table.rows]
+    if table.header.external:
+        rows.insert(0, [read(box) for box in table.header.cells])
+    for row in rows:
+        for i in range(1, len(row)):
+            if row[i] is None:
+                row[i] = row[i - 1]
+    for above, row in itertools.pairwise(rows):
+        for i, cell in enumerate(row):
+            if cell is None:
+                row[i] = above[i]
+    header = [name or f"Col{i + 1}" for i, name in enumerate(rows[0])]
+    lines = ["|" + "|".join(header) + "|", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["|" + "|".join(cell or "" for cell in row) + "|" for row in rows[1:]]
+    return "\n".join(lines)
+
+
+_LIGATURES = re.compile("[\ufb00-\ufb06]")
+
+
+def _expand(match: re.Match[str]) -> str:
+    return unicodedata.normalize("NFKC", match.group(0))
 
 
 def _covered(block: Any, table: Any) -> bool:
