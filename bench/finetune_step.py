@@ -38,7 +38,7 @@ def main() -> None:
     from extractor.engines.model_store import resolve_model
     from extractor.engines.transformers import TransformersEngine
     from extractor.finetune.config import FinetuneConfig
-    from extractor.finetune.data import build_examples, load_labelled
+    from extractor.finetune.data import IGNORE, build_examples, load_labelled
     from extractor.finetune.trainer import answer_loss, collate
     from extractor.schema import load_schema
 
@@ -78,7 +78,7 @@ def main() -> None:
                 losses[name].append(loss)
     full, answer = statistics.median(times["all_positions"]), statistics.median(times["answer_positions"])
     tokens = [len(e.input_ids) for e in examples]
-    answers = [sum(label != -100 for label in e.labels) for e in examples]
+    answers = [sum(label != IGNORE for label in e.labels) for e in examples]
     entry = {
         "model": engine.model_id,
         "vocab_size": int(engine.model.config.vocab_size),

@@ -92,9 +92,9 @@ def collate(examples: list[Example], pad_id: int) -> dict[str, Any]:
 def answer_loss(model: Any, batch: dict[str, Any]) -> Any:
     """Mean cross-entropy of the answer tokens, the same value as `model(**batch).loss`, with the
     vocabulary projection computed only at the positions that predict an answer token. The
-    prompt (instructions and document) is most of every example and its logits are never used:
-    projecting them onto the vocabulary is 20% of a SmolLM2 step and most of a Gemma 3 one
-    (a 262k vocabulary), and their float32 logits dominate memory."""
+    prompt (instructions and document) is most of every example and its logits are never used;
+    leaving them out makes a SmolLM2 step 1.17x and a Gemma 3 one (a 262k vocabulary) 1.89x
+    faster on 2 CPU cores (bench/finetune_step.py), and their float32 logits are never held."""
     import torch
 
     labels = batch["labels"]

@@ -97,6 +97,8 @@ def _table_markdown(table: Any) -> str:
     rows = [[read(box) for box in row.cells] for row in table.rows]
     if table.header.external:
         rows.insert(0, [read(box) for box in table.header.cells])
+    if not rows:
+        return ""
     for row in rows:
         for i in range(1, len(row)):
             if row[i] is None:
