@@ -8,7 +8,6 @@ image (a scan) is OCRed (parse/ocr.py); the other pages of a mixed PDF keep thei
 
 from __future__ import annotations
 
-import itertools
 import re
 import unicodedata
 from typing import Any
@@ -82,35 +81,20 @@ def _page_text(page: Any) -> str:
 
 
 def _table_markdown(table: Any) -> str:
-    """The table as GitHub markdown, every cell (header too) read the same way.
+    """The table as GitHub markdown: PyMuPDF's `Table.to_markdown`, with the header read as the
+    rows are and ligatures expanded as in the rest of the page.
 
-    PyMuPDF's `Table.to_markdown` reads the header row through `Table.extract`, which drops the
-    spaces and moves the separators of a cell ("Unit price" -> "Unitprice", "1,008.73 USD" ->
-    "100873USD<br>, ."), and keeps ligatures ("Oﬃce"); the other rows it reads with
-    `extract_cells`. Here the header is read as the rows are, and ligatures are expanded as in the
-    rest of the page. Empty (merged) cells take the value on their left, then above, as there."""
+    `to_markdown` takes the header names from `Table.extract`, which drops the spaces and moves the
+    separators of a cell ("Unit price" -> "Unitprice", "1,008.73 USD" -> "100873USD<br>, ."),
+    while it reads the other rows with `extract_cells`; and it keeps ligatures ("Oﬃce")."""
     from pymupdf.table import extract_cells
 
-    def read(box: Any) -> str | None:
-        return None if box is None else _LIGATURES.sub(_expand, extract_cells(table.textpage, box, markdown=True))
-
-    rows = [[read(box) for box in row.cells] for row in table.rows]
-    if table.header.external:
-        rows.insert(0, [read(box) for box in table.header.cells])
-    if not rows:
-        return ""
-    for row in rows:
-        for i in range(1, len(row)):
-            if row[i] is None:
-                row[i] = row[i - 1]
-    for above, row in itertools.pairwise(rows):
-        for i, cell in enumerate(row):
-            if cell is None:
-                row[i] = above[i]
-    header = [name or f"Col{i + 1}" for i, name in enumerate(rows[0])]
-    lines = ["|" + "|".join(header) + "|", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["|" + "|".join(cell or "" for cell in row) + "|" for row in rows[1:]]
-    return "\n".join(lines)
+    header = table.header  # computed once and kept by the table, so to_markdown uses these names
+    header.names = [
+        name if box is None else extract_cells(table.textpage, box, markdown=True)
+        for box, name in zip(header.cells, header.names, strict=True)
+    ]
+    return _LIGATURES.sub(_expand, table.to_markdown(clean=False)).strip()
 
 
 _LIGATURES = re.compile("[\ufb00-\ufb06]")
