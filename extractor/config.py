@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from extractor.errors import ConfigError
+
+PDF_PASSWORDS_ENV = "EXTRACTOR_PDF_PASSWORDS_FILE"
 
 
 class ParseLimits(BaseModel):
@@ -24,6 +30,37 @@ class ParseLimits(BaseModel):
     )
     ocr_dpi: int = Field(300, ge=50, le=1200, description="resolution scanned pages are rendered at for OCR")
     ocr_page_timeout_s: float = Field(60.0, gt=0, description="OCR of one page that takes longer is stopped")
+    # Secrets: left out of repr and of model_dump (so of anything that logs or stores a config); they
+    # travel to parse workers inside the pickled ParseLimits itself.
+    pdf_passwords: tuple[SecretStr, ...] = Field(
+        (), repr=False, exclude=True, description="passwords tried in turn on password-protected PDFs"
+    )
+
+    @staticmethod
+    def read_pdf_passwords(path: str | os.PathLike[str] | None = None) -> tuple[SecretStr, ...]:
+        """The passwords in `path` (default: the file named by $EXTRACTOR_PDF_PASSWORDS_FILE, if set).
+
+        UTF-8, one password per line, taken literally (spaces included; only the line ending is
+        removed); empty lines are skipped. A file that cannot be read, or holds no password, is a
+        ConfigError. No password is ever part of an error message.
+        """
+        what = "--pdf-passwords"
+        if path is None:
+            path = os.environ.get(PDF_PASSWORDS_ENV) or None
+            what = f"${PDF_PASSWORDS_ENV}"
+            if path is None:
+                return ()
+        try:
+            text = Path(path).read_bytes().decode("utf-8-sig")  # Notepad's BOM is not part of a password
+        except OSError as exc:
+            raise ConfigError(f"{what}: cannot read the passwords file {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{what}: the passwords file {path} is not UTF-8") from None
+        lines = [line.removesuffix("\r") for line in text.split("\n")]
+        passwords = tuple(SecretStr(line) for line in dict.fromkeys(lines) if line)
+        if not passwords:
+            raise ConfigError(f"{what}: the passwords file {path} holds no password (one per line)")
+        return passwords
 
 
 class RunConfig(BaseModel):

@@ -3,12 +3,13 @@
 `EXTRACTOR_FAULT=name` (or `name:N`, the N-th time that point is reached in a process, and
 optionally `=action`) makes the process fail there as an operator's `kill -9`, a crash in a
 native library or a runaway parser would. Actions: `kill` (SIGKILL, the default), `abort`
-(SIGABRT), `hang` (sleep forever), `eat` (allocate memory until refused). Unset, as it always
-is outside tests, `point()` is one environment lookup.
+(SIGABRT), `hang` (sleep forever), `eat` (allocate memory until refused), `raise` (a
+RuntimeError raised here, in extractor's own code: what a bug of ours looks like to the parse
+pool). Unset, as it always is outside tests, `point()` is one environment lookup.
 
 The points of a run, in order:
 
-    after_plan, parse <file name> (in the parse worker), after_parse, after_extract,
+    after_plan, parse <file name> (in the parse worker, or in-process), after_parse, after_extract,
     part_tmp_written, part_renamed, in_ledger_commit, ledger_committed,
     rewrite_tmp_written, rewrite_renamed,
     compact_tmp_written, compact_renamed, compact_committed
@@ -50,6 +51,8 @@ def point(name: str) -> None:
     elif action == "hang":
         while True:
             time.sleep(3600)
+    elif action == "raise":
+        raise RuntimeError(f"fault injected at {name!r}")
     elif action == "eat":
         hoard = []
         while True:

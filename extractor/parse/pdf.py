@@ -4,6 +4,10 @@ Text blocks are read in PyMuPDF's sorted reading order. Tables that PyMuPDF find
 Markdown at their position on the page, and the text blocks they cover are left out, so a table
 reads as rows and columns instead of word soup. A page without a usable text layer that shows an
 image (a scan) is OCRed (parse/ocr.py); the other pages of a mixed PDF keep their real text.
+
+A password-protected PDF is opened with the first of `ParseLimits.pdf_passwords` that fits (a PDF
+whose user password is empty opens without one); none fitting is an `EncryptedInput` that says how
+many were tried, never which.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import re
 import unicodedata
 from typing import Any
 
-from extractor.config import ParseLimits
+from extractor.config import PDF_PASSWORDS_ENV, ParseLimits
 from extractor.errors import CorruptInput, EncryptedInput, TooLarge
 from extractor.parse.builder import TextBuilder
 from extractor.parse.ocr import needs_ocr, ocr_page
@@ -33,8 +37,8 @@ def parse_pdf(data: bytes, out: TextBuilder, limits: ParseLimits, origin: str = 
         if not doc.is_pdf:  # PyMuPDF sniffs content and would happily render HTML or XPS named .pdf
             found = (doc.metadata or {}).get("format") or "another format"
             raise CorruptInput(f"not a PDF: the content is {found}")
-        if doc.needs_pass:
-            raise EncryptedInput("PDF is password-protected")
+        if doc.needs_pass and not _unlock(doc, limits):
+            raise EncryptedInput(_locked(len(limits.pdf_passwords)))
         if doc.page_count > limits.max_pages:
             raise TooLarge(f"PDF has {doc.page_count} pages, over the limit of {limits.max_pages}")
         for page in doc:
@@ -47,6 +51,22 @@ def parse_pdf(data: bytes, out: TextBuilder, limits: ParseLimits, origin: str = 
         metadata = {k: v for k, v in (doc.metadata or {}).items() if v}
         metadata["page_count"] = doc.page_count
     return metadata
+
+
+def _unlock(doc: Any, limits: ParseLimits) -> bool:
+    return any(doc.authenticate(password.get_secret_value()) for password in limits.pdf_passwords)
+
+
+def _locked(tried: int) -> str:
+    if not tried:
+        return (
+            "PDF is password-protected: a password is needed; give it in a passwords file "
+            f"(one per line) with --pdf-passwords FILE or ${PDF_PASSWORDS_ENV}"
+        )
+    return (
+        f"PDF is password-protected and none of the {tried} password(s) given opens it; add its password "
+        f"to the file given with --pdf-passwords FILE (or ${PDF_PASSWORDS_ENV})"
+    )
 
 
 def _page_text(page: Any) -> str:

@@ -6,6 +6,12 @@ parse timeout has its worker killed and replaced, and becomes a `ParseTimeout`; 
 back in input order. Workers parse ahead of the consumer (extraction) by a few files only, so
 memory stays flat however many files there are.
 
+Any other exception from parsing is classified by its innermost frame. Outside extractor (a library
+failing on a hostile file) it becomes `ParserCrashed`, its traceback logged as a warning. Inside
+extractor's own code it is a bug, `ParserBug`: raised when strict (EXTRACTOR_STRICT=1, as in the
+tests), else the file's error row saying so, its traceback logged at ERROR. With `on_error="raise"`
+the pipeline raises that row's ParserBug, the worker's traceback attached as a note.
+
 Workers are plain `python -m extractor.parse.worker` subprocesses talking over pipes: they never
 inherit the model or torch's threads, and, unlike multiprocessing's spawn, they never re-import
 the caller's `__main__` (a user script without a main guard would run again in each worker).
@@ -25,15 +31,18 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
+from extractor import faults
 from extractor.config import ParseLimits
-from extractor.errors import DocumentError, EngineError, ParserCrashed, ParseTimeout
+from extractor.errors import DocumentError, EngineError, ParserBug, ParserCrashed, ParseTimeout
 from extractor.parse import parse_file
 from extractor.types import Document
 
 log = logging.getLogger(__name__)
 
 _START_TIMEOUT_S = 120
-PROTOCOL = 2  # bump when the messages between pool and worker change (never import worker.py here:
+STRICT_ENV = "EXTRACTOR_STRICT"
+_PACKAGE = Path(__file__).resolve().parent.parent  # extractor/
+PROTOCOL = 3  # bump when the messages between pool and worker change (never import worker.py here:
 # it runs as `python -m`, and a module imported before it runs as __main__ is loaded twice)
 
 
@@ -43,28 +52,74 @@ class Parsed:
 
     path: Path
     document: Document | None
-    error: DocumentError | None
+    error: DocumentError | ParserBug | None  # ParserBug only when not strict
     seconds: float
 
 
-def parse_serially(paths: Iterable[Path], limits: ParseLimits) -> Iterator[Parsed]:
-    """The same results in this process: no timeout, no isolation (for small trusted batches)."""
+def strict_from_env() -> bool:
+    """Whether a bug in extractor's parsing code raises instead of becoming an error row."""
+    return os.environ.get(STRICT_ENV) == "1"
+
+
+def parser_failure(exc: Exception) -> ParserCrashed | ParserBug:
+    """What an unexpected exception from parsing one file becomes, by where it was raised."""
+    if not _raised_in_extractor(exc):
+        return ParserCrashed(f"the parser failed: {type(exc).__name__}: {exc}")
+    return ParserBug(
+        f"internal error in extractor while parsing this file ({type(exc).__name__}: {exc}): a bug in "
+        "extractor, not in the file; please report it with the traceback from the log"
+    )
+
+
+def _raised_in_extractor(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(_PACKAGE)
+
+
+def parse_serially(paths: Iterable[Path], limits: ParseLimits, strict: bool | None = None) -> Iterator[Parsed]:
+    """The same results in this process: no timeout, no isolation (for small trusted batches).
+
+    `strict` (default: $EXTRACTOR_STRICT) raises `ParserBug` for a bug in extractor's parsing code.
+    """
+    strict = strict_from_env() if strict is None else strict
     for path in paths:
         t0 = time.perf_counter()
         try:
+            faults.point(f"parse {path.name}")
             doc = parse_file(path, limits)
         except DocumentError as exc:
             yield Parsed(path, None, exc, time.perf_counter() - t0)
+            continue
+        except MemoryError:
+            raise  # this process, model included, is out of memory: not one file's failure
+        except Exception as exc:
+            error = parser_failure(exc)
+            if isinstance(error, ParserBug):
+                if strict:
+                    raise error from exc
+                error.__cause__ = exc  # shown if the pipeline raises it (on_error="raise")
+                log.error("internal error in extractor while parsing %s (please report it):", path, exc_info=exc)
+            else:
+                log.warning("parser failure on %s (recorded as an error row):", path, exc_info=exc)
+            yield Parsed(path, None, error, time.perf_counter() - t0)
             continue
         yield Parsed(path, doc, None, time.perf_counter() - t0)
 
 
 class ParsePool:
-    """`with ParsePool(limits, workers=2) as pool: for parsed in pool.map(paths): ...`"""
+    """`with ParsePool(limits, workers=2) as pool: for parsed in pool.map(paths): ...`
 
-    def __init__(self, limits: ParseLimits, workers: int = 1):
+    `strict` (default: $EXTRACTOR_STRICT) raises `ParserBug` for a bug in extractor's parsing code.
+    """
+
+    def __init__(self, limits: ParseLimits, workers: int = 1, strict: bool | None = None):
         self.limits = limits
         self.size = max(1, workers)
+        self.strict = strict_from_env() if strict is None else strict
         self._workers: list[_Worker] = []
 
     def __enter__(self) -> ParsePool:
@@ -94,7 +149,8 @@ class ParsePool:
         proc.stdout.close()
         proc.stdin.close()
         worker = _Worker(proc, results, tasks)
-        worker.send(self.limits.model_dump())
+        # The object itself, pickled: model_dump() leaves the PDF passwords out, on purpose.
+        worker.send(self.limits)
         if not results.poll(_START_TIMEOUT_S):
             worker.kill()
             raise EngineError(f"a parse worker did not start within {_START_TIMEOUT_S} s")
@@ -150,7 +206,7 @@ class ParsePool:
                     task.deadline = time.monotonic() + page_grace_s
                     continue
                 del busy[conn]  # type: ignore[arg-type]
-                results[task.index] = _received(todo[task.index], message)
+                results[task.index] = _received(todo[task.index], message, self.strict)
                 idle.append(task.worker)
             now = time.monotonic()
             for conn, task in list(busy.items()):
@@ -200,9 +256,16 @@ class _Worker:
                 conn.close()
 
 
-def _received(path: Path, message: tuple[int, Document | None, DocumentError | None, float, str]) -> Parsed:
+def _received(
+    path: Path, message: tuple[int, Document | None, DocumentError | ParserBug | None, float, str], strict: bool
+) -> Parsed:
     _index, doc, error, seconds, trace = message
-    if trace:
+    if isinstance(error, ParserBug):
+        error.add_note(f"traceback in the parse worker:\n{trace}")
+        if strict:
+            raise error
+        log.error("internal error in extractor while parsing %s (please report it):\n%s", path, trace)
+    elif trace:
         log.warning("parser failure on %s (recorded as an error row):\n%s", path, trace)
     return Parsed(path, doc, error, seconds)
 

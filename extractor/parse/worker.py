@@ -1,7 +1,9 @@
 """A parse worker process (`python -m extractor.parse.worker`), driven by `ParsePool`.
 
-It reads its limits, then (index, path) tasks until None, and answers each task with
-(index, Document | None, DocumentError | None, seconds, traceback) on a private copy of stdout.
+It reads its limits (a pickled ParseLimits, secrets included), then (index, path) tasks until None,
+and answers each task with (index, Document | None, DocumentError | ParserBug | None, seconds,
+traceback) on a private copy of stdout. An unexpected exception is classified by `parser_failure`:
+ParserCrashed when a library failed on the file, ParserBug when extractor's own code did.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from extractor import faults
 from extractor.config import ParseLimits
 from extractor.errors import DocumentError, ParserCrashed
 from extractor.parse import ocr, parse_file
-from extractor.parse.pool import PROTOCOL
+from extractor.parse.pool import PROTOCOL, parser_failure
 
 
 def serve() -> None:
@@ -26,7 +28,8 @@ def serve() -> None:
     results = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)
     tasks = Connection(os.dup(0), writable=False)
-    limits = ParseLimits(**tasks.recv())
+    limits = tasks.recv()
+    assert isinstance(limits, ParseLimits), f"expected ParseLimits, got {type(limits).__name__}"
     if limits.max_parse_memory_mb:
         cap = limits.max_parse_memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
@@ -51,9 +54,9 @@ def serve() -> None:
         except MemoryError:
             crash = ParserCrashed(f"the parser ran out of its memory limit ({limits.max_parse_memory_mb} MiB)")
             results.send((index, None, crash, time.perf_counter() - t0, ""))
-        except Exception as exc:  # a library failing on a hostile file; the traceback is logged
-            crash = ParserCrashed(f"the parser failed: {type(exc).__name__}: {exc}")
-            results.send((index, None, crash, time.perf_counter() - t0, traceback.format_exc()))
+        except Exception as exc:  # a library failing on a hostile file, or a bug of ours; the pool logs which
+            failure = parser_failure(exc)
+            results.send((index, None, failure, time.perf_counter() - t0, traceback.format_exc()))
 
 
 if __name__ == "__main__":
