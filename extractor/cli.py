@@ -129,6 +129,14 @@ def run_command(
         "ocr"
     ),
     ocr_lang: Annotated[str, typer.Option(help="Tesseract languages, e.g. eng+fra+deu.")] = _limit("ocr_lang"),
+    pdf_passwords: Annotated[
+        Path | None,
+        typer.Option(
+            "--pdf-passwords",
+            help="File of passwords to try on password-protected PDFs: UTF-8, one per line, taken literally "
+            "(default: the file named by $EXTRACTOR_PDF_PASSWORDS_FILE).",
+        ),
+    ] = None,
     log_file: Annotated[Path | None, typer.Option(help="Append JSON log lines here (one per document).")] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="-v: summary, -vv: every document.")] = 0,
     show: Annotated[bool, typer.Option("--show", help="Print the rows and errors of this run.")] = False,
@@ -160,6 +168,7 @@ def run_command(
             max_attachment_depth=max_attachment_depth,
             ocr=ocr,
             ocr_lang=ocr_lang,
+            pdf_passwords=ParseLimits.read_pdf_passwords(pdf_passwords),
         )
         if ocr:
             check_languages(ocr_lang)  # before the model resolves, not only once a document needs extracting
@@ -244,6 +253,11 @@ def run_command(
     console.print(
         f"[bold]{len(discovery)} inputs[/]: {len(result.records)} processed, [green]{result.ok} ok[/], "
         f"[red]{result.failed} failed[/]"
+        + (
+            f" · {result.fallbacks} decoded under the JSON Schema (grounded grammar fell back)"
+            if result.fallbacks
+            else ""
+        )
         + (f" · {', '.join(skipped)}" if skipped else "")
         + f" · {result.elapsed_s:.1f} s ({result.docs_per_minute:.1f} documents/min) · model {engine.model_id}"
         + f"\n→ {out / schema_info.name}/ and {out / (schema_info.name + '.errors')}/ · `extractor status {out}`"

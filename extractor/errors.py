@@ -4,8 +4,8 @@
   is read; the CLI exits 2.
 - InputError: one document is bad (missing, corrupt, encrypted, empty, too large, unsupported).
   Becomes a failed Record and an error row; the batch goes on.
-- ExtractionError: the model's answer for one document was unusable (cut off, invalid).
-  Also a failed Record, not a crash.
+- ExtractionError: the model's answer for one document was unusable (cut off, invalid), or the
+  engine failed on that document alone (GenerationFailed). Also a failed Record, not a crash.
 - EngineError: the engine itself cannot run (weights unreadable, device lost). Stops the run.
 - OutputError: the output folder cannot be used (locked by another run, unreadable ledger).
   Stops the run before any document is read.
@@ -101,3 +101,16 @@ class OutputTruncated(ExtractionError):
 
 class InvalidOutput(ExtractionError):
     pass
+
+
+class GenerationFailed(ExtractionError):
+    """The engine failed on this document's prompt (a constraint it could not apply, a prompt over
+    its context, an error inside the library for this input). The other documents go on."""
+
+
+class ParserBug(ExtractorError):
+    """extractor's own parsing code failed on a file: a bug to report, never a verdict on the input.
+
+    Deliberately not a DocumentError. Raised when strict (`on_error="raise"` or EXTRACTOR_STRICT=1);
+    otherwise it becomes the file's error row and its traceback is logged at ERROR.
+    """

@@ -26,7 +26,7 @@ from extractor import faults
 from extractor.config import RunConfig
 from extractor.engines.base import Engine, LazyEngine
 from extractor.errors import ConfigError, MissingInput
-from extractor.extract import document_budget, extract_batch
+from extractor.extract import document_budget, extract_batch, is_fallback
 from extractor.parse.ocr import check_languages
 from extractor.parse.pool import Parsed, ParsePool, parse_serially
 from extractor.schema import SchemaInfo
@@ -79,6 +79,11 @@ class RunResult:
     @property
     def failed(self) -> int:
         return len(self.records) - self.ok
+
+    @property
+    def fallbacks(self) -> int:
+        """Documents whose grounded grammar could not be used and were decoded under the JSON Schema."""
+        return sum(r.provenance is not None and is_fallback(r.provenance.decoding) for r in self.records)
 
     @property
     def docs_per_minute(self) -> float:
@@ -299,6 +304,7 @@ def run_incremental(
             "processed": len(result.records),
             "ok": result.ok,
             "failed": result.failed,
+            "grounded_fallbacks": result.fallbacks,
             "skipped": plan.skipped,
             "moved": len(plan.moved),
             "retired": len(plan.retired),
@@ -333,6 +339,8 @@ def _parsed(files: Iterable[Path], config: RunConfig) -> Iterator[Iterator[Parse
 
 def _log_record(record: Record) -> None:
     fields = {"source": record.source, "doc_id": record.doc_id, "status": record.status.value}
+    if record.provenance is not None and is_fallback(record.provenance.decoding):
+        fields["decoding"] = record.provenance.decoding
     if record.error is not None:
         fields.update(stage=record.error.stage.value, error_type=record.error.type, reason=record.error.message)
     if record.provenance is not None:

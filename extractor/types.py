@@ -106,7 +106,7 @@ class Evidence:
     end: int
     page: int | None = None
     origin: str = ""  # the attachment it came from, for emails
-    note: str = ""  # why a printed value could not be typed (then the value is null)
+    note: str = ""  # why a printed value could not be typed (then the value is null), or that its place is ambiguous
     match: str = ""  # "exact" | "normalised" | "fuzzy" | "none"; "" for abstractive fields (not searched)
     grounded: bool | None = None  # found in the text; None for abstractive fields
     confidence: float | None = None  # geometric mean token probability of the value, 0..1
@@ -147,3 +147,4 @@ class Generation:
     token_logprobs: tuple[float, ...] = ()  # per token, log-probability under the constraint (0.0: forced)
     forward_passes: int = 0  # model calls spent on this answer (jump-forward makes it < completion_tokens)
     token_ends: tuple[int, ...] = ()  # per token, where it ends in `text` (characters)
+    fallback_reason: str = ""  # why the constraint's fallback was decoded instead of it ("" if it was not)

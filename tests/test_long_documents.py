@@ -15,7 +15,7 @@ from extractor.config import RunConfig
 from extractor.engines.fake import FakeEngine
 from extractor.extract import extract_batch
 from extractor.extract.chunks import covered, split
-from extractor.extract.merge import Part, merge
+from extractor.extract.merge import Part, merge_parts
 from extractor.schema import load_schema
 from extractor.types import Document, Evidence, Page
 
@@ -122,7 +122,9 @@ def test_scalars_take_the_most_confident_value_unless_the_schema_prefers_a_place
              {"title": _ev("title", 0.99), "budget": _ev("budget", 0.8), "end_date": _ev("end_date", 0.1),
               "partners[0]": _ev("partners[0]", 1, start=9), "partners[1]": _ev("partners[1]", 1, start=10)}),
     ]  # fmt: skip
-    data, evidence = merge(parts, fields)
+    merged = merge_parts(parts, fields)
+    data, evidence = merged.data, merged.evidence
+    assert not merged.notes
     assert data["title"] == "Draft"  # prefer: first, though the second part was surer
     assert data["budget"] == Decimal(7)  # the more confident
     assert data["end_date"] == "2026"  # the only non-null one, however unsure
@@ -140,7 +142,44 @@ def test_with_equal_confidence_a_grounded_value_wins() -> None:
         Part({"budget": Decimal(1)}, {"budget": _ev("budget", 0.5, grounded=False)}),
         Part({"budget": Decimal(2)}, {"budget": _ev("budget", 0.5, grounded=True)}),
     ]
-    assert merge(parts, fields)[0]["budget"] == Decimal(2)
+    assert merge_parts(parts, fields).data["budget"] == Decimal(2)
+
+
+class Bounded(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    products: list[str] = Field(default_factory=list, max_length=3)
+
+
+def test_a_merged_list_keeps_the_schema_bound_with_the_best_supported_items() -> None:
+    """Parts of a long document that together find more items than the schema allows keep the
+    best-supported ones, in document order, and say what was dropped (the document is not lost)."""
+    fields = load_schema(Bounded).fields
+    confidences = [[0.9, 0.2, 0.8], [0.3, 0.95]]
+    names = [["a", "b", "c"], ["d", "e"]]
+    parts = [
+        Part({"products": ns}, {f"products[{i}]": _ev(f"products[{i}]", c, start=10 * p + i) for i, c in enumerate(cs)})
+        for p, (ns, cs) in enumerate(zip(names, confidences, strict=True))
+    ]
+    merged = merge_parts(parts, fields)
+    assert merged.data["products"] == ["a", "c", "e"]  # the three most confident, in document order
+    assert {e.field: e.start for e in merged.evidence} == {"products[0]": 0, "products[1]": 2, "products[2]": 11}
+    assert len(merged.notes) == 1 and "found 5 items" in merged.notes[0] and "dropped 2" in merged.notes[0]
+    Bounded.model_validate(merged.data)  # what validation of the whole record will see
+
+
+def test_a_long_document_whose_parts_find_too_many_items_is_a_row_not_an_error() -> None:
+    schema = load_schema(Bounded)
+    doc = long_document(12)
+    names = iter(itertools.count())
+
+    def respond(prompt) -> str:  # type: ignore[no-untyped-def]
+        return json.dumps({"products": [f"item {next(names)}" for _ in range(3)]})
+
+    engine = FakeEngine(respond=respond, max_context_tokens=1400)
+    (record,) = extract_batch([doc], schema, engine, RunConfig(max_input_tokens=400, max_new_tokens=200))
+    assert record.ok and record.provenance.chunks > 1, record.error
+    assert len(record.data["products"]) == 3
+    assert any("the schema allows 3" in reason for reason in record.review)
 
 
 def test_a_bad_prefer_hint_is_a_config_error() -> None:

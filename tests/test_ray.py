@@ -109,3 +109,25 @@ def test_a_built_engine_travels_to_the_actors(tmp_path: Path, ray_runner) -> Non
     assert (result.ok, result.failed) == (3, 0)
     rows = read(tmp_path / "out", "small").sort_values("source_path")
     assert list(rows["ref"]) == ["R-0", "R-1", "R-2"]
+
+
+def test_on_ray_a_failing_grammar_or_engine_fails_one_document_not_the_run(tmp_path: Path, ray_runner) -> None:
+    from extractor.engines.fake import FakeEngine
+    from extractor.errors import GenerationFailed
+    from tests.test_engine_failures import BREAKS_ENGINE, BREAKS_GRAMMAR, assert_the_batch_completed, three_documents
+
+    def respond(prompt) -> str:  # type: ignore[no-untyped-def]
+        if BREAKS_ENGINE in prompt[-1]["content"]:
+            raise GenerationFailed("the device gave up on this prompt")
+        return json.dumps({"ref": "R-1"})
+
+    def refuse(constraint) -> str | None:  # type: ignore[no-untyped-def]
+        return "lexer precomputation failed" if constraint.lark and BREAKS_GRAMMAR in constraint.lark else None
+
+    engine = FakeEngine(respond=respond, refuse=refuse)
+    folder = three_documents(tmp_path / "in")
+    result = run_incremental([folder], tmp_path / "out", load_schema(SMALL), engine, RunConfig(), runner=ray_runner)
+    assert_the_batch_completed(result.records)
+    assert (result.ok, result.failed, result.fallbacks) == (2, 1, 1)
+    errors = read(tmp_path / "out", "small", errors=True)
+    assert list(errors["stage"]) == ["extract"]

@@ -24,10 +24,12 @@ Prompt = Sequence[Message]
 @dataclass(frozen=True)
 class Constraint:
     """What an answer must match: a JSON Schema, or a grammar in llguidance's Lark dialect
-    (grounded decoding builds one per document)."""
+    (grounded decoding builds one per document). `fallback` is used when this one cannot be
+    compiled for the engine's tokenizer (grounded decoding falls back to the JSON Schema)."""
 
     json_schema: Mapping[str, Any] | None = None
     lark: str | None = None
+    fallback: Constraint | None = None
 
     def __post_init__(self) -> None:
         if (self.json_schema is None) == (self.lark is None):

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from extractor.engines.list_guard import JsonListScanner, ListGuard
-from extractor.errors import EngineError
+from extractor.errors import GenerationFailed
 
 PREFIX_CACHE_ENTRIES = 4
 # Tokens one row feeds per forward pass: forced runs longer than this are fed over several passes, since a
@@ -90,9 +90,9 @@ class Decoder:
         self.step_tokens = step_tokens
         self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()  # ids -> DynamicCache (batch 1)
 
-    def decode(
-        self, prompts: Sequence[Sequence[int]], grammars: Sequence[str | None], max_new_tokens: int
-    ) -> list[Decoded]:
+    def decode(self, prompts: Sequence[Sequence[int]], grammars: Sequence[Any], max_new_tokens: int) -> list[Decoded]:
+        """`grammars`: per prompt, an llguidance grammar, an already compiled `LLMatcher`, or None
+        (decode freely)."""
         import llguidance
         import llguidance.torch
         import torch
@@ -101,11 +101,11 @@ class Decoder:
             return []
         rows = []
         for i, grammar in enumerate(grammars):
-            matcher = None
-            if grammar is not None:
+            matcher = grammar
+            if isinstance(grammar, str):
                 matcher = llguidance.LLMatcher(self.ll_tokenizer, grammar, log_level=0)
                 if matcher.is_error():
-                    raise EngineError(f"grammar for batch row {i} does not compile: {matcher.get_error()}")
+                    raise GenerationFailed(f"grammar for batch row {i} does not compile: {matcher.get_error()}")
             rows.append(_Row(i, matcher, JsonListScanner(), position=0))
         with torch.inference_mode():
             prefix_len, cache = self._prefix(prompts)
@@ -155,13 +155,13 @@ class Decoder:
         out.forced.append(False)
         if row.matcher is not None:
             if not row.matcher.consume_token(token):
-                raise EngineError(f"grammar refused token {token} it allowed: {row.matcher.get_error()}")
+                raise GenerationFailed(f"grammar refused token {token} it allowed: {row.matcher.get_error()}")
             if self.jump_forward:
                 room = max_new_tokens - len(out.ids) - 1
                 forced = [t for t in row.matcher.compute_ff_tokens() if t != self.eos_token_id][: max(room, 0)]
                 if forced:
                     if not row.matcher.consume_tokens(forced):
-                        raise EngineError(f"grammar refused forced tokens: {row.matcher.get_error()}")
+                        raise GenerationFailed(f"grammar refused forced tokens: {row.matcher.get_error()}")
                     new.extend(forced)
                     out.logprobs.extend([0.0] * len(forced))
                     out.forced.extend([True] * len(forced))

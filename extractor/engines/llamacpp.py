@@ -20,10 +20,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from extractor.engines.base import Constraint, LazyEngine, Prompt, token_ends
+from extractor.engines.constraints import MatcherFactory
 from extractor.engines.list_guard import JsonListScanner, ListGuard
 from extractor.engines.model_store import ModelSource, go_offline, model_fingerprint, resolve_model
-from extractor.engines.transformers import count_tokens, json_grammar, truncate
-from extractor.errors import ConfigError, EngineError
+from extractor.engines.transformers import count_tokens, truncate
+from extractor.errors import ConfigError, GenerationFailed
 from extractor.types import Generation
 
 
@@ -76,7 +77,6 @@ class LlamaCppEngine:
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.source.path))  # chat template, offsets
         self._has_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
         self._eos = int(self.llama.token_eos())
-        self._json_grammars: dict[str, str] = {}
 
     # -- the Engine protocol ------------------------------------------------------------------
 
@@ -89,22 +89,20 @@ class LlamaCppEngine:
     def generate(
         self, prompts: Sequence[Prompt], constraints: Sequence[Constraint | None], max_new_tokens: int
     ) -> list[Generation]:
-        import llguidance
-
         results = []
         for prompt, constraint in zip(prompts, constraints, strict=True):
             ids = self._prompt_ids(prompt)
             if len(ids) + max_new_tokens > self.max_context_tokens:
-                raise EngineError(
+                raise GenerationFailed(
                     f"prompt ({len(ids)} tokens) and answer budget ({max_new_tokens}) exceed the llama.cpp "
                     f"context of {self.max_context_tokens} tokens"
                 )
-            matcher = None
-            if constraint is not None:
-                matcher = llguidance.LLMatcher(self._ll_tokenizer, self._grammar(constraint), log_level=0)
-                if matcher.is_error():
-                    raise EngineError(f"grammar does not compile: {matcher.get_error()}")
-            answer, logprobs, passes, complete = self._decode(ids, matcher, max_new_tokens)
+            compiled = self._matchers.compile(constraint)
+            try:
+                answer, logprobs, passes, complete = self._decode(ids, compiled.matcher, max_new_tokens)
+            except RuntimeError as exc:  # llama_decode failed on this sequence (e.g. its KV cache slot)
+                self.llama.n_tokens = 0  # the cache holds a half-evaluated prompt: start afresh
+                raise GenerationFailed(f"llama.cpp failed on this prompt: {exc}") from exc
             text = self._text(answer)
             pieces = [self._token_strings[t] for t in answer]
             results.append(
@@ -117,6 +115,7 @@ class LlamaCppEngine:
                     token_logprobs=tuple(logprobs),
                     forward_passes=passes,
                     token_ends=token_ends(answer, text, pieces, self._text),
+                    fallback_reason=compiled.fallback_reason,
                 )
             )
         return results
@@ -155,7 +154,7 @@ class LlamaCppEngine:
             new = [token]
             if matcher is not None:
                 if not matcher.consume_token(token):
-                    raise EngineError(f"grammar refused token {token} it allowed: {matcher.get_error()}")
+                    raise GenerationFailed(f"grammar refused token {token} it allowed: {matcher.get_error()}")
                 if self.jump_forward:
                     room = max_new_tokens - len(answer) - 1
                     forced = [t for t in matcher.compute_ff_tokens() if t != self._eos][: max(room, 0)]
@@ -189,13 +188,17 @@ class LlamaCppEngine:
         return list(self.llama.tokenize(text.encode("utf-8"), add_bos=True, special=False))
 
     def _grammar(self, constraint: Constraint) -> str:
-        return json_grammar(constraint, self._json_grammars)
+        return self._matchers.grammar(constraint)
 
     @functools.cached_property
     def _ll_tokenizer(self) -> Any:
         import llguidance.llamacpp
 
         return llguidance.llamacpp.lltokenizer_from_vocab(self.llama._model.vocab)
+
+    @functools.cached_property
+    def _matchers(self) -> MatcherFactory:
+        return MatcherFactory(self._ll_tokenizer)
 
     @functools.cached_property
     def _token_strings(self) -> list[str]:

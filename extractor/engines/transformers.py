@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from extractor.engines.base import Constraint, LazyEngine, Prompt, token_ends
+from extractor.engines.constraints import MatcherFactory
 from extractor.engines.decoder import Decoder
 from extractor.engines.list_guard import ListGuard
 from extractor.engines.model_store import ModelSource, go_offline, model_fingerprint, resolve_model
@@ -26,10 +27,7 @@ from extractor.types import Generation
 
 log = logging.getLogger(__name__)
 
-# Fixed JSON separators and no free whitespace, so a weak model cannot spend its budget on
-# indentation; the same layout the grounded grammars write.
 DEFAULT_BATCH_SIZE = 8  # prompts decoded together (bench/throughput.py chose it)
-_JSON_LAYOUT = {"whitespace_flexible": False, "key_separator": ": ", "item_separator": ", "}
 
 
 class TransformersEngine:
@@ -79,7 +77,6 @@ class TransformersEngine:
         self.tokenizer.padding_side = "left"  # decoder-only batches: prompts end where answers start
         self.max_context_tokens = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self._has_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
-        self._json_grammars: dict[str, str] = {}
 
     def count_tokens(self, text: str) -> int:
         return count_tokens(self.tokenizer, text)
@@ -91,15 +88,16 @@ class TransformersEngine:
         self, prompts: Sequence[Prompt], constraints: Sequence[Constraint | None], max_new_tokens: int
     ) -> list[Generation]:
         """Answers in the order of `prompts`; run in micro-batches of similar prompt length. A None
-        constraint decodes freely (benchmarks compare against it)."""
+        constraint decodes freely (benchmarks compare against it). A constraint that cannot be
+        compiled is replaced by its fallback (the Generation says why), or fails that prompt."""
         ids = [self.prompt_ids(p) for p in prompts]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         results: list[Generation | None] = [None] * len(ids)
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            grammars = [None if constraints[i] is None else self._grammar(constraints[i]) for i in chunk]
-            decoded = self._decoder.decode([ids[i] for i in chunk], grammars, max_new_tokens)
-            for i, answer in zip(chunk, decoded, strict=True):
+            compiled = [self._matchers.compile(constraints[i]) for i in chunk]
+            decoded = self._decoder.decode([ids[i] for i in chunk], [c.matcher for c in compiled], max_new_tokens)
+            for i, answer, c in zip(chunk, decoded, compiled, strict=True):
                 text = self.tokenizer.decode(answer.ids, skip_special_tokens=True)
                 pieces = [self._token_strings[t] for t in answer.ids]
                 results[i] = Generation(
@@ -111,6 +109,7 @@ class TransformersEngine:
                     token_logprobs=tuple(answer.logprobs),
                     forward_passes=answer.forward_passes,
                     token_ends=token_ends(answer.ids, text, pieces, self._decode),
+                    fallback_reason=c.fallback_reason,
                 )
         return [r for r in results if r is not None]
 
@@ -137,13 +136,17 @@ class TransformersEngine:
         return "\n\n".join(m["content"] for m in prompt) + "\n\n"
 
     def _grammar(self, constraint: Constraint | None) -> str | None:
-        return None if constraint is None else json_grammar(constraint, self._json_grammars)
+        return None if constraint is None else self._matchers.grammar(constraint)
 
     @functools.cached_property
     def _ll_tokenizer(self) -> Any:
         import llguidance.hf
 
         return llguidance.hf.from_tokenizer(self.tokenizer)
+
+    @functools.cached_property
+    def _matchers(self) -> MatcherFactory:
+        return MatcherFactory(self._ll_tokenizer)
 
     @functools.cached_property
     def _decoder(self) -> Decoder:
@@ -174,20 +177,6 @@ def truncate(tokenizer: Any, text: str, max_tokens: int) -> str:
     if len(offsets) <= max_tokens:
         return text
     return text[: offsets[max_tokens - 1][1]] if max_tokens > 0 else ""
-
-
-def json_grammar(constraint: Constraint, cache: dict[str, str]) -> str:
-    """The llguidance grammar for a constraint; JSON-Schema grammars are cached in `cache` per schema."""
-    import llguidance
-
-    if constraint.lark is not None:
-        return str(llguidance.LLMatcher.grammar_from_lark(constraint.lark))
-    assert constraint.json_schema is not None
-    key = json.dumps(constraint.json_schema, sort_keys=True)
-    if key not in cache:
-        schema = {**constraint.json_schema, "x-guidance": _JSON_LAYOUT}
-        cache[key] = str(llguidance.LLMatcher.grammar_from_json_schema(schema))
-    return cache[key]
 
 
 def _merge_adapter(model: Any, adapter: Any) -> Any:

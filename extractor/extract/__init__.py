@@ -1,44 +1,49 @@
 """Stage 2: Documents + schema + Engine -> Records.
 
-Each document becomes one prompt, or for a document longer than the token budget one prompt per
-part (chunks.py; merged back by merge.py), and a constraint: the schema's JSON Schema, or with
-grounded decoding a grammar in which extractive fields can only be spans of that text. The engine
-answers a whole batch; grounded answers are typed by parsers; each answer is validated by the
-Pydantic model. Every value gets its evidence in the document text and a confidence from the
-answer's token probabilities (evidence.py, confidence.py). A cut-off or invalid answer becomes a
-failed Record for that document only.
+`extract_batch` runs four named steps:
+1. **plan**: each document becomes one part, or for a document longer than the token budget one
+   part per stretch of text (chunks.py), each with a prompt and a constraint: the schema's JSON
+   Schema, or with grounded decoding a grammar in which extractive fields can only be spans of that
+   part (grammar.py), with the JSON Schema as its fallback should the grammar not compile;
+2. **generate**: all parts go to the engine together; a failure the engine confines to one prompt
+   (`GenerationFailed`) is isolated by asking again prompt by prompt, so it fails that part alone;
+3. **read**: each answer is typed and validated by the Pydantic model, with evidence in the
+   document text and a confidence from the answer's token probabilities (answer.py);
+4. **record**: a document's parts are merged (merge.py, within the schema's bounds) into one Record;
+   a document all of whose parts failed becomes a failed Record (stage `extract` when the engine
+   failed, `validate` when the answer was unusable). No document can stop the batch.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import pydantic
-
 from extractor.config import RunConfig
 from extractor.engines.base import Constraint, Engine
-from extractor.errors import ConfigError, ExtractionError, InvalidOutput, OutputTruncated
+from extractor.errors import ConfigError, ExtractionError, GenerationFailed
+from extractor.extract.answer import parse_answer, read_part, validate
 from extractor.extract.chunks import Chunk, covered, split
-from extractor.extract.confidence import field_confidence
 from extractor.extract.constraint import generation_schema
-from extractor.extract.evidence import TextIndex, ground
+from extractor.extract.evidence import TextIndex
 from extractor.extract.grammar import grounded_grammar
-from extractor.extract.grounded import resolve
-from extractor.extract.merge import Part, merge
+from extractor.extract.merge import Part, merge_parts
 from extractor.extract.prompt import build_prompt, instructions
 from extractor.schema import SchemaInfo
 from extractor.types import Document, ErrorInfo, Evidence, Generation, Provenance, Record, Stage, Status
+
+__all__ = ["document_budget", "extract_batch", "is_fallback", "parse_answer", "review_reasons", "validate"]
 
 log = logging.getLogger(__name__)
 
 MIN_DOCUMENT_TOKENS = 64
 # Tokens the chat template and the prompt's fixed wording add around the document text.
 _TEMPLATE_SLACK_TOKENS = 64
+FALLBACK_PREFIX = "json (grounded fallback: "
 
 
 def document_budget(engine: Engine, schema: SchemaInfo, config: RunConfig) -> int:
@@ -51,6 +56,18 @@ def document_budget(engine: Engine, schema: SchemaInfo, config: RunConfig) -> in
             f"after the instructions ({fixed}) and the answer budget ({config.max_new_tokens}); lower max_new_tokens"
         )
     return min(config.max_input_tokens, room)
+
+
+@dataclass
+class _Plan:
+    """One document's parts, and what became of each."""
+
+    doc: Document
+    chunks: list[Chunk]
+    truncated: bool
+    parts: list[Part] = field(default_factory=list)
+    errors: list[ExtractionError] = field(default_factory=list)
+    generations: list[Generation] = field(default_factory=list)
 
 
 def extract_batch(
@@ -66,118 +83,146 @@ def extract_batch(
     if not docs:
         return []
     budget = document_budget(engine, schema, config)
-    grounded = config.decoding == "grounded"
+    plans = [_plan(doc, engine, budget, config) for doc in docs]
+    jobs = [(plan, chunk) for plan in plans for chunk in plan.chunks]
     json_constraint = Constraint(json_schema=generation_schema(schema))
-    jobs: list[tuple[int, Chunk]] = []
-    truncated: list[bool] = []
-    for i, doc in enumerate(docs):
-        if config.long_documents == "chunk":
-            chunks = split(doc, engine, budget, config.chunk_overlap_tokens, config.max_chunks)
-            cut = not covered(chunks, doc)
+    prompts, constraints = [], []
+    for plan, chunk in jobs:
+        text = plan.doc.text[chunk.start : chunk.end]
+        prompts.append(build_prompt(schema, text, truncated=plan.truncated).messages)
+        if config.decoding == "grounded":
+            constraints.append(Constraint(lark=grounded_grammar(schema, text), fallback=json_constraint))
         else:
-            kept = engine.truncate(doc.text, budget)
-            chunks, cut = [Chunk(0, len(kept))], len(kept) < len(doc.text.rstrip())
-        if cut:
-            log.warning(
-                "%s: only the first %d of %d characters were read (%d-token prompt budget, %s)",
-                doc.source,
-                chunks[-1].end,
-                len(doc.text),
-                budget,
-                f"at most {config.max_chunks} parts" if config.long_documents == "chunk" else "truncated",
-            )
-        truncated.append(cut)
-        jobs.extend((i, chunk) for chunk in chunks)
-    texts = [docs[i].text[c.start : c.end] for i, c in jobs]
-    prompts = [
-        build_prompt(schema, text, truncated=truncated[i]).messages for (i, _), text in zip(jobs, texts, strict=True)
-    ]
-    constraints = [Constraint(lark=grounded_grammar(schema, text)) if grounded else json_constraint for text in texts]
+            constraints.append(json_constraint)
     started = time.perf_counter()
-    generations = engine.generate(prompts, constraints, config.max_new_tokens)
+    outcomes = _generate(engine, prompts, constraints, config)
     per_doc_s = (time.perf_counter() - started) / len(docs)
-    indexes = [TextIndex(doc.text) for doc in docs]  # one per document, shared by its parts; prepared on first search
-    parts: list[list[Part]] = [[] for _ in docs]
-    errors: list[list[ExtractionError]] = [[] for _ in docs]
-    for (i, chunk), text, generation in zip(jobs, texts, generations, strict=True):
+    indexes = {id(plan): TextIndex(plan.doc.text) for plan in plans}  # shared by a document's parts
+    for (plan, chunk), outcome in zip(jobs, outcomes, strict=True):
         try:
-            parts[i].append(_read_part(generation, docs[i], indexes[i], chunk, text, schema, grounded))
+            if isinstance(outcome, GenerationFailed):
+                raise outcome
+            plan.generations.append(outcome)
+            copied_spans = config.decoding == "grounded" and not outcome.fallback_reason
+            plan.parts.append(read_part(outcome, plan.doc, indexes[id(plan)], chunk, schema, copied_spans))
         except ExtractionError as exc:
             if config.on_error == "raise":
                 raise
-            errors[i].append(exc)
+            plan.errors.append(exc)
     extracted_at = datetime.now(UTC).isoformat(timespec="seconds")
-    records = []
-    for i, doc in enumerate(docs):
-        chunk_count = sum(1 for j, _ in jobs if j == i)
-        tokens = [g for (j, _), g in zip(jobs, generations, strict=True) if j == i]
-        provenance = Provenance(
-            model_id=engine.model_id,
-            schema_name=schema.name,
-            schema_fingerprint=schema.fingerprint,
-            extracted_at=extracted_at,
-            truncated=truncated[i],
-            decoding=config.decoding,
-            prompt_tokens=sum(g.prompt_tokens for g in tokens),
-            completion_tokens=sum(g.completion_tokens for g in tokens),
-            parse_s=parse_s[i] if parse_s else 0.0,
-            extract_s=per_doc_s,
-            ocr_pages=sum(p.ocr_confidence is not None for p in doc.pages),
-            chunks=chunk_count,
+    return [
+        _record(plan, schema, engine, config, extracted_at, per_doc_s, parse_s[i] if parse_s else 0.0)
+        for i, plan in enumerate(plans)
+    ]
+
+
+def _plan(doc: Document, engine: Engine, budget: int, config: RunConfig) -> _Plan:
+    if config.long_documents == "chunk":
+        chunks = split(doc, engine, budget, config.chunk_overlap_tokens, config.max_chunks)
+        cut = not covered(chunks, doc)
+    else:
+        kept = engine.truncate(doc.text, budget)
+        chunks, cut = [Chunk(0, len(kept))], len(kept) < len(doc.text.rstrip())
+    if cut:
+        log.warning(
+            "%s: only the first %d of %d characters were read (%d-token prompt budget, %s)",
+            doc.source,
+            chunks[-1].end,
+            len(doc.text),
+            budget,
+            f"at most {config.max_chunks} parts" if config.long_documents == "chunk" else "truncated",
         )
-        data: dict[str, Any] | None = None
-        evidence: list[Evidence] = []
-        error: ErrorInfo | None = None
+    return _Plan(doc, chunks, cut)
+
+
+def _generate(
+    engine: Engine, prompts: list[Any], constraints: list[Constraint], config: RunConfig
+) -> list[Generation | GenerationFailed]:
+    """The engine's answers, in order. When the engine fails on one prompt of a batch, the batch is
+    asked again prompt by prompt, so that only the prompt at fault fails."""
+    try:
+        return list(engine.generate(prompts, constraints, config.max_new_tokens))
+    except GenerationFailed as exc:
+        if config.on_error == "raise":
+            raise
+        if len(prompts) == 1:
+            return [exc]
+        log.warning("the engine failed on one of %d prompts (%s); asking again one by one", len(prompts), exc)
+    outcomes: list[Generation | GenerationFailed] = []
+    for prompt, constraint in zip(prompts, constraints, strict=True):
         try:
-            if not parts[i]:
-                raise errors[i][0]
-            if errors[i]:
-                log.warning("%s: %d of %d parts failed: %s", doc.source, len(errors[i]), chunk_count, errors[i][0])
-            if len(parts[i]) == 1:
-                data, by_field = parts[i][0].data, parts[i][0].evidence
-                evidence = list(by_field.values())
-            else:
-                merged, evidence = merge(parts[i], schema.fields)
-                data = validate(merged, schema)
-        except ExtractionError as exc:
-            if config.on_error == "raise":
-                raise
-            error, data, evidence = ErrorInfo(Stage.VALIDATE, type(exc).__name__, str(exc)), None, []
-        records.append(
-            Record(
-                source=doc.source,
-                status=Status.FAILED if error else Status.OK,
-                doc_id=doc.doc_id,
-                kind=doc.kind,
-                data=data,
-                error=error,
-                provenance=provenance,
-                evidence=tuple(evidence),
-                review=review_reasons(evidence, config.min_confidence) if error is None else (),
-            )
-        )
-    return records
+            outcomes.extend(engine.generate([prompt], [constraint], config.max_new_tokens))
+        except GenerationFailed as exc:
+            outcomes.append(exc)
+    return outcomes
 
 
-def _read_part(
-    generation: Generation,
-    doc: Document,
-    index: TextIndex,
-    chunk: Chunk,
-    text: str,
+def _record(
+    plan: _Plan,
     schema: SchemaInfo,
-    grounded: bool,
-) -> Part:
-    """One answer -> validated values and the evidence of each, by field path."""
-    answer = parse_answer(generation)
-    printed: dict[str, Evidence] = {}
-    if grounded:
-        answer, spans = resolve(answer, schema.fields, doc, text, offset=chunk.start)
-        printed = {e.field: e for e in spans}
-    data = validate(answer, schema)
-    confidence = field_confidence(generation.text, generation.token_ends, generation.token_logprobs)
-    evidence = ground(data, schema.fields, doc, index, printed, confidence)
-    return Part(data, {e.field: e for e in evidence})
+    engine: Engine,
+    config: RunConfig,
+    extracted_at: str,
+    extract_s: float,
+    parse_s: float,
+) -> Record:
+    doc = plan.doc
+    fallbacks = sorted({g.fallback_reason for g in plan.generations if g.fallback_reason})
+    decoding = config.decoding
+    if fallbacks:
+        decoding = FALLBACK_PREFIX + fallbacks[0] + ")"
+        log.warning(
+            "%s: grounded grammar could not be used, decoded under the JSON Schema: %s", doc.source, fallbacks[0]
+        )
+    provenance = Provenance(
+        model_id=engine.model_id,
+        schema_name=schema.name,
+        schema_fingerprint=schema.fingerprint,
+        extracted_at=extracted_at,
+        truncated=plan.truncated,
+        decoding=decoding,
+        prompt_tokens=sum(g.prompt_tokens for g in plan.generations),
+        completion_tokens=sum(g.completion_tokens for g in plan.generations),
+        parse_s=parse_s,
+        extract_s=extract_s,
+        ocr_pages=sum(p.ocr_confidence is not None for p in doc.pages),
+        chunks=len(plan.chunks),
+    )
+    data: dict[str, Any] | None = None
+    evidence: list[Evidence] = []
+    notes: list[str] = []
+    error: ErrorInfo | None = None
+    try:
+        if not plan.parts:
+            raise plan.errors[0]
+        if plan.errors:
+            log.warning("%s: %d of %d parts failed: %s", doc.source, len(plan.errors), len(plan.chunks), plan.errors[0])
+        if len(plan.parts) == 1:
+            data, evidence = plan.parts[0].data, list(plan.parts[0].evidence.values())
+        else:
+            merged = merge_parts(plan.parts, schema.fields)
+            data, evidence, notes = validate(merged.data, schema), merged.evidence, merged.notes
+    except ExtractionError as exc:
+        if config.on_error == "raise":
+            raise
+        stage = Stage.EXTRACT if isinstance(exc, GenerationFailed) else Stage.VALIDATE
+        error, data, evidence, notes = ErrorInfo(stage, type(exc).__name__, str(exc)), None, [], []
+    return Record(
+        source=doc.source,
+        status=Status.FAILED if error else Status.OK,
+        doc_id=doc.doc_id,
+        kind=doc.kind,
+        data=data,
+        error=error,
+        provenance=provenance,
+        evidence=tuple(evidence),
+        review=(*notes, *review_reasons(evidence, config.min_confidence)) if error is None else (),
+    )
+
+
+def is_fallback(decoding: str | None) -> bool:
+    """Whether a row's `decoding` says its grounded grammar fell back to the JSON Schema."""
+    return bool(decoding and decoding.startswith(FALLBACK_PREFIX))
 
 
 def review_reasons(evidence: Sequence[Evidence], min_confidence: float | None) -> tuple[str, ...]:
@@ -191,32 +236,3 @@ def review_reasons(evidence: Sequence[Evidence], min_confidence: float | None) -
         if e.grounded is False:
             reasons.append(f"{e.field}: not found in the document")
     return tuple(reasons)
-
-
-def parse_answer(generation: Generation) -> dict[str, Any]:
-    """The answer's JSON object, or OutputTruncated / InvalidOutput."""
-    if not generation.finished:
-        raise OutputTruncated(f"answer cut off at {generation.completion_tokens} tokens (raise max_new_tokens)")
-    try:
-        answer = json.loads(generation.text)
-    except ValueError as exc:
-        raise InvalidOutput(f"answer is not JSON: {exc}") from exc
-    if not isinstance(answer, dict):
-        raise InvalidOutput(f"answer is a JSON {type(answer).__name__}, not an object")
-    return answer
-
-
-def validate(answer: dict[str, Any], schema: SchemaInfo) -> dict[str, Any]:
-    """The answer as validated Python values, or InvalidOutput saying what is wrong."""
-    try:
-        model = schema.model.model_validate(answer)
-    except pydantic.ValidationError as exc:
-        raise InvalidOutput(f"answer does not match the schema: {_summary(exc)}") from exc
-    return model.model_dump(mode="python")
-
-
-def _summary(exc: pydantic.ValidationError) -> str:
-    errors = exc.errors()[:3]
-    text = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in errors)
-    more = exc.error_count() - len(errors)
-    return text + (f"; and {more} more" if more > 0 else "")

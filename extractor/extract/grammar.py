@@ -7,6 +7,18 @@ substring of the document, cut at word boundaries (`%regex {"substring_chunks": 
 JSON-escaped, so the answer stays valid JSON and decodes to the exact text. Dates and amounts are
 extractive too: the model copies them as printed, and `typed.py` parses them afterwards.
 Abstractive fields (choices, booleans, free phrases) keep an ordinary bounded constraint.
+
+Compile cost is bounded by design. llguidance compiles each terminal to a lazily built automaton
+and, before decoding, walks the tokenizer's vocabulary through the large ones. A substring set is
+linear in the text it is built from, and every terminal here is one substring set intersected only
+with a length bound and with classes of its first and last characters, whose automata are small.
+What is never used is a "holds a digit somewhere" conjunct (`SPAN & /.*[0-9].*/ & /.{1,60}/`), nor
+"ends in a digit": on real text their product with the substring set made the vocabulary walk run
+out of fuel on one-page invoices (`lexer precomputation failed`). Dates and amounts are instead
+copied from the document's lines that hold a digit (a smaller substring set of their own); an amount
+must show a digit within its first few characters; a date span without a digit types to null, with
+a note saying why (typed.py). The text itself is one part of a document, bounded by the prompt
+budget, so a 100-page document costs its parts, never one 100-page grammar (bench/grammar_compile.py).
 """
 
 from __future__ import annotations
@@ -19,36 +31,48 @@ from extractor.schema import FieldSpec, SchemaInfo
 
 # Numbers (with their separators: "1,234.56" is one chunk, so a span cannot start inside it), words,
 # runs of whitespace, and single other characters: spans start and end on these boundaries.
-_CHUNK = re.compile(r"\d+(?:[.,]\d+)*|\w+|\s+|[^\w\s]")
+CHUNK = re.compile(r"\d+(?:[.,]\d+)*|\w+|\s+|[^\w\s]")
+_DIGIT = re.compile(r"[0-9]")
 PRINTED_MAX = 60  # characters of a printed date or amount
 # One JSON string character ("/" left out of the escapes: it would end the Lark /regex/).
 _JSON_CHAR = r'(\\(["\\bfnrt]|u[a-fA-F0-9]{4})|[^"\\\x00-\x1F\x7F])'
 
 
 def text_chunks(text: str) -> list[str]:
-    return [json.dumps(chunk, ensure_ascii=False)[1:-1] for chunk in _CHUNK.findall(text)]
+    return [json.dumps(chunk, ensure_ascii=False)[1:-1] for chunk in CHUNK.findall(text)]
 
 
 def grounded_grammar(schema: SchemaInfo, text: str) -> str:
-    """The Lark grammar for one document."""
+    """The Lark grammar for one document (or one part of a long one)."""
     builder = _Builder()
     root = builder.object(schema.fields)
     lines = [f"start: {root}", *builder.rules]
-    substring = json.dumps({"substring_chunks": text_chunks(text)}, ensure_ascii=False)
-    lines.append(f"SPAN: %regex {substring}")
+    if builder.span_lengths:
+        lines.append(f"SPAN: {_substrings(text)}")
     # A span starts on a word, not on a space or a separator, and does not end in a space.
     for length in sorted(builder.span_lengths):
         lines.append(f"SPAN{length}: SPAN & /.{{1,{length}}}/ & /[^ ,.;:\\\\](.*[^ ])?/")
-    # Dates and amounts: one line (no escapes), at least one digit; an amount starts with a digit, a
-    # sign or a currency symbol, so ", 1" or ".5" or "C31298" cannot pass for one.
-    printed = f"SPAN & /[^\\\\]{{1,{PRINTED_MAX}}}/ & /.*[0-9].*/"
+    # Dates and amounts: copied from one line that holds a digit (no escapes: a line break is one).
+    # An amount starts with a digit, or with a sign or currency symbol and a digit within the next
+    # few characters, so ", 1", ".5", "C31298" or a lone "$" cannot pass for one.
+    if builder.printed:
+        lines.append(f"PRINTED: {_substrings(numeric_lines(text))} & /[^\\\\]{{1,{PRINTED_MAX}}}/")
     if "date" in builder.printed:
-        lines.append(f"DATE: {printed} & /\\w(.*\\w)?/")
+        lines.append("DATE: PRINTED & /\\w(.*\\w)?/")
     if "amount" in builder.printed:
-        lines.append(f"AMOUNT: {printed} & /[0-9€$£¥+\\-](.*[0-9A-Za-z€$£¥])?/")
+        lines.append("AMOUNT: PRINTED & /([0-9]|[€$£¥+\\-][^0-9]{0,4}[0-9])(.*[0-9A-Za-z€$£¥])?/")
     for length in sorted(builder.string_lengths):
         lines.append(f'STRING{length}: /"{_JSON_CHAR}{{0,{length}}}"/')
     return "\n".join(lines) + "\n"
+
+
+def numeric_lines(text: str) -> str:
+    """The lines of `text` that hold a digit (where a printed date or amount can be), in order."""
+    return "".join(line for line in text.splitlines(keepends=True) if _DIGIT.search(line)) or "0"
+
+
+def _substrings(text: str) -> str:
+    return "%regex " + json.dumps({"substring_chunks": text_chunks(text)}, ensure_ascii=False)
 
 
 def _literal(text: str) -> str:
