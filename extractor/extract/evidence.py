@@ -11,6 +11,10 @@ For every extractive value the search tries, in order:
   at a similarity of 85/100 or more.
 A value found nowhere is *ungrounded* (`grounded = False`): likely made up by the model.
 
+Where a value is printed in several places, the place is chosen by the places of the record's
+other values (occurrence.py): the quantity of a line item on the line item's own row, not inside a
+postcode. When nothing decides, the first is kept and the evidence notes the ambiguity.
+
 `TextIndex` prepares a document once, on first use (folded text with an offset map, the parsed
 numbers, the parsed dates), so the many look-ups of one record cost little even on long documents,
 and a record that needs no search (grounded decoding) costs nothing.
@@ -26,6 +30,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from extractor.extract.occurrence import LineIndex, Span, ambiguity_note, choose, context
 from extractor.extract.typed import date_order, parse_printed
 from extractor.schema import FieldSpec, map_leaves
 from extractor.types import Document, Evidence
@@ -51,6 +56,10 @@ class Found:
     start: int
     end: int
     match: str  # "exact" | "normalised" | "fuzzy"
+    places: int = 1  # when > 1: printed in that many places and nothing decided which one was read
+
+
+_Near = tuple[list[int], bool]  # (offsets of the record's other values, whether they are siblings)
 
 
 class TextIndex:
@@ -73,33 +82,43 @@ class TextIndex:
     def order(self) -> str:
         return date_order(self.text)
 
-    def find(self, value: Any, spec: FieldSpec) -> Found | None:
+    @functools.cached_property
+    def lines(self) -> LineIndex:
+        return LineIndex(self.text)
+
+    def find(self, value: Any, spec: FieldSpec, near: _Near = ([], False)) -> Found | None:
         if value is None:
             return None
         if isinstance(value, bool):
             return None
         if isinstance(value, (int, float, Decimal)):
-            return self._find_number(value)
+            return self._find_number(value, near)
         if isinstance(value, dt.datetime):
-            return self._find_date(value.date())
+            return self._find_date(value.date(), near)
         if isinstance(value, dt.date):
-            return self._find_date(value)
-        return self._find_string(str(value))
+            return self._find_date(value, near)
+        return self._find_string(str(value), near)
+
+    def _pick(self, spans: list[Span], match: str, near: _Near) -> Found | None:
+        if not spans:
+            return None
+        (start, end), ambiguous = choose(sorted(spans), near[0], near[1], self.lines)
+        return Found(start, end, match, len(spans) if ambiguous else 1)
 
     # -- strings -------------------------------------------------------------------------------
 
-    def _find_string(self, value: str) -> Found | None:
+    def _find_string(self, value: str, near: _Near) -> Found | None:
         if not value.strip():
             return None
-        at = self.text.find(value)
-        if at >= 0:
-            return Found(at, at + len(value), "exact")
+        exact = _all(self.text, value)
+        if exact:
+            return self._pick(exact, "exact", near)
         needle = _fold(value)[0]
         if not needle:
             return None
-        at = self.folded.find(needle)
-        if at >= 0:
-            return Found(*self._original(at, at + len(needle)), "normalised")
+        folded = _all(self.folded, needle)
+        if folded:
+            return self._pick([self._original(a, b) for a, b in folded], "normalised", near)
         if len(needle) < MIN_FUZZY_CHARS:
             return None
         from rapidfuzz import fuzz
@@ -116,24 +135,26 @@ class TextIndex:
 
     # -- numbers and dates ---------------------------------------------------------------------
 
-    def _find_number(self, value: int | float | Decimal) -> Found | None:
+    def _find_number(self, value: int | float | Decimal, near: _Near) -> Found | None:
         try:
             wanted = Decimal(str(value))
         except InvalidOperation:
             return None
-        for printed in {str(value), format(wanted, "f")}:
-            for m in re.finditer(re.escape(printed), self.text):
-                if _alone(self.text, m.start(), m.end()):
-                    return Found(m.start(), m.end(), "exact")
-        spans = self.numbers().get(wanted.normalize())
-        return Found(*spans[0], "normalised") if spans else None
+        exact = {
+            (m.start(), m.end())
+            for printed in {str(value), format(wanted, "f")}
+            for m in re.finditer(re.escape(printed), self.text)
+            if _alone(self.text, m.start(), m.end())
+        }
+        if exact:
+            return self._pick(list(exact), "exact", near)
+        return self._pick(list(self.numbers().get(wanted.normalize(), [])), "normalised", near)
 
-    def _find_date(self, value: dt.date) -> Found | None:
-        at = self.text.find(value.isoformat())
-        if at >= 0:
-            return Found(at, at + 10, "exact")
-        spans = self.dates().get(value)
-        return Found(*spans[0], "normalised") if spans else None
+    def _find_date(self, value: dt.date, near: _Near) -> Found | None:
+        exact = _all(self.text, value.isoformat())
+        if exact:
+            return self._pick(exact, "exact", near)
+        return self._pick(list(self.dates().get(value, [])), "normalised", near)
 
     def numbers(self) -> dict[Decimal, list[tuple[int, int]]]:
         if self._numbers is None:
@@ -157,6 +178,14 @@ class TextIndex:
                     found[parsed].append((m.start(), m.end()))
             self._dates = dict(found)
         return self._dates
+
+
+def _all(text: str, needle: str) -> list[Span]:
+    spans, at = [], text.find(needle)
+    while at >= 0:
+        spans.append((at, at + len(needle)))
+        at = text.find(needle, at + 1)
+    return spans
 
 
 def _alone(text: str, start: int, end: int) -> bool:
@@ -208,7 +237,7 @@ def ground(
             found = e.start >= 0
             out.append(replace(e, match="exact" if found else "none", grounded=found, confidence=conf))
         elif spec.extractive:
-            hit = index.find(value, spec)
+            hit = index.find(value, spec, context(path, out))
             if hit is None:
                 out.append(Evidence(path, "", -1, -1, match="none", grounded=False, confidence=conf))
             else:
@@ -224,6 +253,7 @@ def ground(
                         match=hit.match,
                         grounded=True,
                         confidence=conf,
+                        note=ambiguity_note(hit.places) if hit.places > 1 else "",
                     )
                 )
         else:

@@ -2,13 +2,16 @@
 and record where in the document it came from.
 
 Every extractive value is a substring of the prompt text by construction, so its offsets are found
-by a plain search (the first occurrence) and its page follows from the Document's page spans.
+by a plain search; where the text prints it in several places, the one read is chosen by the places
+of the record's other values (occurrence.py), and its page follows from the Document's page spans.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from extractor.extract.grammar import CHUNK
+from extractor.extract.occurrence import LineIndex, ambiguity_note, choose, context
 from extractor.extract.typed import date_order, parse_printed
 from extractor.schema import FieldSpec, map_leaves
 from extractor.types import Document, Evidence
@@ -29,13 +32,21 @@ class _Resolver:
         self.text = text
         self.offset = offset
         self.order = date_order(text)
+        self.lines = LineIndex(text)
         self.evidence: list[Evidence] = []
+        self._ambiguous = 0
+        # A copied span starts and ends where the grammar's chunks do ("4" of "14" is no copy of "4").
+        chunks = list(CHUNK.finditer(text))
+        self._starts = {m.start() for m in chunks}
+        self._ends = {m.end() for m in chunks}
 
     def leaf(self, value: Any, spec: FieldSpec, path: str) -> Any:
         if not spec.extractive or not isinstance(value, str):
             return value
         typed, note = parse_printed(spec, value, self.order)
-        start = self.text.find(value)
+        start = self._place(value, path)
+        if start >= 0 and not note and self._ambiguous:
+            note = ambiguity_note(self._ambiguous)
         start = start + self.offset if start >= 0 else -1
         page = self.doc.page_at(start) if start >= 0 else None
         self.evidence.append(
@@ -50,3 +61,20 @@ class _Resolver:
             )
         )
         return typed
+
+    def _place(self, value: str, path: str) -> int:
+        """Where in `text` the value stands (-1: nowhere); sets `_ambiguous` to the number of places
+        when nothing decides between them."""
+        self._ambiguous = 0
+        found, at = [], self.text.find(value)
+        while at >= 0 and value:
+            found.append((at, at + len(value)))
+            at = self.text.find(value, at + 1)
+        spans = [(a, b) for a, b in found if a in self._starts and b in self._ends] or found
+        if not spans:
+            return -1
+        anchors, siblings = context(path, self.evidence)
+        local = [a - self.offset for a in anchors]
+        (start, _end), ambiguous = choose(spans, local, siblings, self.lines)
+        self._ambiguous = len(spans) if ambiguous else 0
+        return start
