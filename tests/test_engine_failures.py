@@ -17,8 +17,8 @@ from extractor.schema import load_schema
 from extractor.types import Status
 
 SMALL = f"{Path(__file__).parent / 'small_schema.py'}:Small"
-BREAKS_GRAMMAR = "GRAMMAR-BREAKS-HERE"
-BREAKS_ENGINE = "ENGINE-FAILS-HERE"
+BREAKS_GRAMMAR = "GRAMMARBREAKSHERE"  # one word: one chunk of the grammar's substring list
+BREAKS_ENGINE = "ENGINEFAILSHERE"
 
 
 def three_documents(folder: Path) -> Path:

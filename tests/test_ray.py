@@ -119,7 +119,7 @@ def test_on_ray_a_failing_grammar_or_engine_fails_one_document_not_the_run(tmp_p
     def respond(prompt) -> str:  # type: ignore[no-untyped-def]
         if BREAKS_ENGINE in prompt[-1]["content"]:
             raise GenerationFailed("the device gave up on this prompt")
-        return json.dumps({"ref": "R-1"})
+        return json.dumps({"ref": "R-1", "kind": "a", "tags": [], "items": []})
 
     def refuse(constraint) -> str | None:  # type: ignore[no-untyped-def]
         return "lexer precomputation failed" if constraint.lark and BREAKS_GRAMMAR in constraint.lark else None
@@ -128,6 +128,6 @@ def test_on_ray_a_failing_grammar_or_engine_fails_one_document_not_the_run(tmp_p
     folder = three_documents(tmp_path / "in")
     result = run_incremental([folder], tmp_path / "out", load_schema(SMALL), engine, RunConfig(), runner=ray_runner)
     assert_the_batch_completed(result.records)
-    assert (result.ok, result.failed, result.fallbacks) == (2, 1, 1)
+    assert (result.ok, result.failed, result.fallbacks) == (2, 1, 1), [r.error for r in result.records]
     errors = read(tmp_path / "out", "small", errors=True)
     assert list(errors["stage"]) == ["extract"]

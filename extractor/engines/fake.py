@@ -57,7 +57,7 @@ class FakeEngine:
                     prompt_tokens=sum(self.count_tokens(m["content"]) for m in prompt),
                     completion_tokens=self.count_tokens(text),
                     finished=True,
-                    fallback_reason=reason or "",
+                    fallback_reason=f"grammar does not compile: {reason}" if reason else "",
                 )
             )
         return results
