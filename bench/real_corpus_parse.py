@@ -1,6 +1,6 @@
 """How much of the real-document corpus the parse stage reads, per kind and per source.
 
-    .venv/bin/python bench/real_corpus_parse.py [--no-ocr]
+    PYTHONPATH=. .venv/bin/python bench/real_corpus_parse.py [--no-ocr]
         -> bench/results/real_corpus/parse.md, parse.json
 
 Every file of data/real/manifest.csv (build it first: `python data/real/build_corpus.py --ensure`)
