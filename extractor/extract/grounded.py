@@ -34,7 +34,6 @@ class _Resolver:
         self.order = date_order(text)
         self.lines = LineIndex(text)
         self.evidence: list[Evidence] = []
-        self._ambiguous = 0
         # A copied span starts and ends where the grammar's chunks do ("4" of "14" is no copy of "4").
         chunks = list(CHUNK.finditer(text))
         self._starts = {m.start() for m in chunks}
@@ -44,9 +43,9 @@ class _Resolver:
         if not spec.extractive or not isinstance(value, str):
             return value
         typed, note = parse_printed(spec, value, self.order)
-        start = self._place(value, path)
-        if start >= 0 and not note and self._ambiguous:
-            note = ambiguity_note(self._ambiguous)
+        start, places = self._place(value, path)
+        if start >= 0 and not note and places > 1:
+            note = ambiguity_note(places)
         start = start + self.offset if start >= 0 else -1
         page = self.doc.page_at(start) if start >= 0 else None
         self.evidence.append(
@@ -62,19 +61,17 @@ class _Resolver:
         )
         return typed
 
-    def _place(self, value: str, path: str) -> int:
-        """Where in `text` the value stands (-1: nowhere); sets `_ambiguous` to the number of places
-        when nothing decides between them."""
-        self._ambiguous = 0
+    def _place(self, value: str, path: str) -> tuple[int, int]:
+        """Where in `text` the value stands (-1: nowhere), and in how many places it stands when
+        nothing decides between them (1 when the choice is clear)."""
         found, at = [], self.text.find(value)
         while at >= 0 and value:
             found.append((at, at + len(value)))
             at = self.text.find(value, at + 1)
         spans = [(a, b) for a, b in found if a in self._starts and b in self._ends] or found
         if not spans:
-            return -1
+            return -1, 1
         anchors, siblings = context(path, self.evidence)
         local = [a - self.offset for a in anchors]
         (start, _end), ambiguous = choose(spans, local, siblings, self.lines)
-        self._ambiguous = len(spans) if ambiguous else 0
-        return start
+        return start, len(spans) if ambiguous else 1
