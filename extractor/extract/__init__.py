@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -69,6 +70,11 @@ class _Plan:
     errors: list[ExtractionError] = field(default_factory=list)
     generations: list[Generation] = field(default_factory=list)
 
+    @functools.cached_property
+    def index(self) -> TextIndex:
+        """The document's text prepared for evidence search, shared by its parts."""
+        return TextIndex(self.doc.text)
+
 
 def extract_batch(
     docs: Sequence[Document],
@@ -97,14 +103,13 @@ def extract_batch(
     started = time.perf_counter()
     outcomes = _generate(engine, prompts, constraints, config)
     per_doc_s = (time.perf_counter() - started) / len(docs)
-    indexes = {id(plan): TextIndex(plan.doc.text) for plan in plans}  # shared by a document's parts
     for (plan, chunk), outcome in zip(jobs, outcomes, strict=True):
         try:
             if isinstance(outcome, GenerationFailed):
                 raise outcome
             plan.generations.append(outcome)
             copied_spans = config.decoding == "grounded" and not outcome.fallback_reason
-            plan.parts.append(read_part(outcome, plan.doc, indexes[id(plan)], chunk, schema, copied_spans))
+            plan.parts.append(read_part(outcome, plan.doc, plan.index, chunk, schema, copied_spans))
         except ExtractionError as exc:
             if config.on_error == "raise":
                 raise
