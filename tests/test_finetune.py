@@ -176,12 +176,12 @@ def test_grounded_targets_are_the_printed_spans() -> None:
     assert answer["invoice_date"] == "18 mai 2023" and answer["due_date"] == "01/06/2023"
     assert answer["total"] == "27 422,69"
     assert answer["line_items"][0]["quantity"] == "100"  # not the "00100" of the code
-    # Not printed: kept as labelled and counted.
-    assert answer["line_items"][0]["description"] == "Farine" and answer["line_items"][0]["amount"] == "5.00"
+    # Not printed: kept as labelled (a number as a bare JSON number) and counted.
+    assert answer["line_items"][0]["description"] == "Farine" and answer["line_items"][0]["amount"] == 5
     assert sorted(stats.not_in_document) == ["line_items[0].amount", "line_items[0].description"]
     assert list(answer) == [f.name for f in schema.fields]  # the schema's order, as the grammar writes it
     plain = json.loads(answer_text(schema, label, text, "json"))
-    assert plain["invoice_date"] == "2023-05-18" and plain["total"] == "27422.69"
+    assert plain["invoice_date"] == "2023-05-18" and plain["total"] == 27422.69  # numbers bare
 
 
 def test_labelled_set_errors_are_configuration_errors(tmp_path: Path) -> None:

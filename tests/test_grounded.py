@@ -69,13 +69,18 @@ def test_random_model_only_ever_copies_spans(tiny_engine, tmp_path: Path) -> Non
     config = RunConfig(decoding="grounded", batch_size=4, max_new_tokens=700, max_input_tokens=200)
     result = run(paths, load_schema(Spans), tiny_engine, config)
     assert all(r.ok for r in result.records), [r.error for r in result.records if not r.ok]
-    spans = 0
+    spans = bare = 0
     for record in result.records:
         text = Path(record.source).read_text(encoding="utf-8")
         assert record.provenance is not None and record.provenance.decoding == "grounded"
         for ev in record.evidence:
             if ev.grounded is None:  # abstractive fields are not searched, only scored
                 assert ev.field == "kind" and 0.0 <= (ev.confidence or 0.0) <= 1.0
+                continue
+            if ev.field == "total" and not ev.grounded:  # a bare number the text does not print
+                total = record.data["total"]
+                assert isinstance(total, Decimal) and abs(total) < 10**6 and total == round(total, 2)
+                bare += 1
                 continue
             assert ev.grounded and ev.match == "exact"
             assert ev.text and ev.text in text, (ev, text)

@@ -4,6 +4,7 @@ against the user's Pydantic model, attach evidence and confidence."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pydantic
@@ -44,7 +45,7 @@ def parse_answer(generation: Generation) -> dict[str, Any]:
     if not generation.finished:
         raise OutputTruncated(f"answer cut off at {generation.completion_tokens} tokens (raise max_new_tokens)")
     try:
-        answer = json.loads(generation.text)
+        answer = json.loads(generation.text, parse_float=Decimal)  # exact digits for Decimal fields
     except ValueError as exc:
         raise InvalidOutput(f"answer is not JSON: {exc}") from exc
     if not isinstance(answer, dict):

@@ -4,8 +4,10 @@ It is stricter than the Pydantic model's own JSON Schema, so that a weak model c
 - every object forbids extra keys and requires every key (optional ones may be null), so the
   answer has a fixed shape and no invented keys;
 - strings, lists and numbers are bounded, so a degenerate model cannot loop until the token limit;
-- numbers are decoded as strings with a bounded pattern (Pydantic parses them back into
-  Decimal/float): the grammar engine's own number rules allow unbounded exponents.
+- numbers are bare JSON numbers, as models write them (a quoted number makes a model that wants
+  to write a digit put its probability on `null`), bounded by a range (which rules out exponents
+  and caps the integer digits) and a `multipleOf` (which caps the fraction digits); the answer is
+  read with exact decimals (answer.py), so a Decimal field gets the digits the model wrote.
 """
 
 from __future__ import annotations
@@ -42,14 +44,12 @@ def _field(spec: FieldSpec) -> dict[str, Any]:
 def _base(spec: FieldSpec) -> dict[str, Any]:
     if spec.kind == "string":
         return {"type": "string", "maxLength": spec.max_length or DEFAULT_MAX_STRING}
-    if spec.kind == "integer":
-        return {"type": "integer", "maxDigits": MAX_INTEGER_DIGITS}
-    if spec.kind == "number":
-        return {"type": "string", "pattern": _number_pattern(FLOAT_INTEGER_DIGITS, FLOAT_FRACTION_DIGITS)}
-    if spec.kind == "decimal":
-        places = spec.decimal_places if spec.decimal_places is not None else FLOAT_FRACTION_DIGITS
-        integer_digits = (spec.max_digits - places) if spec.max_digits else FLOAT_INTEGER_DIGITS
-        return {"type": "string", "pattern": _number_pattern(max(integer_digits, 1), places)}
+    if spec.kind in ("integer", "number", "decimal"):
+        integer_digits, places = number_digits(spec)
+        bound = 10**integer_digits - 1
+        if not places:
+            return {"type": "integer", "minimum": -bound, "maximum": bound}
+        return {"type": "number", "minimum": -bound, "maximum": bound, "multipleOf": float(f"1e-{places}")}
     if spec.kind == "date":
         return {"type": "string", "format": "date"}
     if spec.kind == "datetime":
@@ -67,6 +67,19 @@ def _base(spec: FieldSpec) -> dict[str, Any]:
     raise AssertionError(f"unhandled field kind {spec.kind}")
 
 
-def _number_pattern(integer_digits: int, fraction_digits: int) -> str:
+def number_digits(spec: FieldSpec) -> tuple[int, int]:
+    """(most integer digits, most fraction digits) of a number or decimal field's answer."""
+    if spec.kind == "integer":
+        return MAX_INTEGER_DIGITS, 0
+    if spec.kind == "decimal":
+        places = spec.decimal_places if spec.decimal_places is not None else FLOAT_FRACTION_DIGITS
+        integer_digits = (spec.max_digits - places) if spec.max_digits else FLOAT_INTEGER_DIGITS
+        return max(integer_digits, 1), places
+    return FLOAT_INTEGER_DIGITS, FLOAT_FRACTION_DIGITS
+
+
+def number_regex(spec: FieldSpec) -> str:
+    """The same bounded bare number as a regular expression (for Lark grammars)."""
+    integer_digits, places = number_digits(spec)
     integer = f"-?(0|[1-9][0-9]{{0,{integer_digits - 1}}})"
-    return f"^{integer}(\\.[0-9]{{1,{fraction_digits}}})?$" if fraction_digits > 0 else f"^{integer}$"
+    return f"{integer}(\\.[0-9]{{1,{places}}})?" if places else integer

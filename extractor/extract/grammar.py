@@ -4,9 +4,12 @@ document text.
 The grammar (llguidance's Lark dialect) writes the same compact JSON as the JSON-Schema constraint,
 with one difference: where a field is extractive, the string between the quotes must be a
 substring of the document, cut at word boundaries (`%regex {"substring_chunks": ...}`). Chunks are
-JSON-escaped, so the answer stays valid JSON and decodes to the exact text. Dates and amounts are
-extractive too: the model copies them as printed, and `typed.py` parses them afterwards.
-Abstractive fields (choices, booleans, free phrases) keep an ordinary bounded constraint.
+JSON-escaped, so the answer stays valid JSON and decodes to the exact text. Dates are extractive
+too: the model copies them as printed, and `typed.py` parses them afterwards. An extractive number
+is either copied as printed (in quotes, typed afterwards) or written as a bare bounded JSON number,
+which is what models prefer to write; a bare number is grounded by a search afterwards, as under
+the JSON-Schema constraint. Abstractive fields (choices, booleans, free phrases) keep an ordinary
+bounded constraint.
 
 Compile cost is bounded by design. llguidance compiles each terminal to a lazily built automaton
 and, before decoding, walks the tokenizer's vocabulary through the large ones. A substring set is
@@ -26,7 +29,7 @@ from __future__ import annotations
 import json
 import re
 
-from extractor.extract.constraint import DEFAULT_MAX_ITEMS, DEFAULT_MAX_STRING
+from extractor.extract.constraint import DEFAULT_MAX_ITEMS, DEFAULT_MAX_STRING, number_regex
 from extractor.schema import FieldSpec, SchemaInfo
 
 # Numbers (with their separators: "1,234.56" is one chunk, so a span cannot start inside it), words,
@@ -122,22 +125,24 @@ class _Builder:
             length = spec.max_length or DEFAULT_MAX_STRING
             self.span_lengths.add(length)
             return self._rule(f'"\\"" SPAN{length} "\\""')
+        if spec.extractive and kind in ("date", "datetime"):
+            self.printed.add("date")
+            return self._rule('"\\"" DATE "\\""')
         if spec.extractive:
-            terminal = "DATE" if kind in ("date", "datetime") else "AMOUNT"
-            self.printed.add(terminal.lower())
-            return self._rule(f'"\\"" {terminal} "\\""')
+            # A number is copied as printed ("1.234,56 €", in quotes), or written as a bare JSON
+            # number, the way models write numbers (then grounded by a search, like the JSON path).
+            self.printed.add("amount")
+            return self._rule(f'"\\"" AMOUNT "\\"" | /{number_regex(spec)}/')
         if kind == "string":
             length = spec.max_length or DEFAULT_MAX_STRING
             self.string_lengths.add(length)
             return f"STRING{length}"
-        # Abstractive dates and numbers: written in canonical form, as under the JSON-Schema constraint.
-        return _CANONICAL[kind]
+        if kind in ("integer", "number", "decimal"):
+            return f"/{number_regex(spec)}/"  # a bare bounded number, as under the JSON-Schema constraint
+        return _CANONICAL[kind]  # abstractive dates, in ISO form as under the JSON-Schema constraint
 
 
 _CANONICAL = {
-    "integer": r"/-?(0|[1-9][0-9]{0,17})/",
-    "number": r'/"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,6})?"/',
-    "decimal": r'/"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,6})?"/',
     "date": r'/"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"/',
     "datetime": r'/"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?"/',
 }

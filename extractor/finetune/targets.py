@@ -1,10 +1,11 @@
 """The answer a fine-tuned model should write for a label: exactly what the decoder lets it write.
 
 Labels hold canonical values ("2023-05-18", "27422.69"). Under the JSON-Schema constraint the
-answer is the label itself, written compactly in the schema's field order. Under grounded decoding
+answer is the label itself, written compactly in the schema's field order, numbers as bare JSON
+numbers. Under grounded decoding
 an extractive field can only be a span of the document, so the answer holds the span that *means*
 the label: the printed date ("18 mai 2023"), the printed amount ("27.422,69 €" -> "27.422,69"), the
-name as the document spells it. A label value the document never prints stays as it is and is
+name as the document spells it. A label value the document never prints stays as it is (a number, bare) and is
 counted, so the caller can say how many targets the grammar could not have produced.
 """
 
@@ -41,8 +42,20 @@ def answer_text(
     if decoding == "grounded":
         value = map_leaves(label, schema.fields, _Grounder(text, stats).leaf)
     else:
-        value = map_leaves(label, schema.fields, lambda v, spec, path: v)
+        value = map_leaves(label, schema.fields, lambda v, spec, path: bare_number(v, spec))
     return json.dumps(value, ensure_ascii=False, separators=_SEPARATORS)
+
+
+def bare_number(value: Any, spec: FieldSpec) -> Any:
+    """A number label as the bare JSON number both constraints let a model write ("27422.69" ->
+    27422.69); anything else as it is."""
+    if value is None or isinstance(value, bool) or spec.kind not in ("integer", "number", "decimal"):
+        return value
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return value
+    return int(number) if spec.kind == "integer" or number == number.to_integral_value() else float(number)
 
 
 class _Grounder:
@@ -58,7 +71,7 @@ class _Grounder:
 
     def leaf(self, value: Any, spec: FieldSpec, path: str) -> Any:
         if not spec.extractive:
-            return value
+            return bare_number(value, spec)
         self.stats.values += 1
         if spec.kind == "string":
             found = self._first(lambda: self._strings(str(value)))
@@ -68,7 +81,7 @@ class _Grounder:
             found = self._first(lambda: self._amounts(spec, value))
         if found is None:
             self.stats.not_in_document.append(path)
-            return value
+            return bare_number(value, spec)
         return found
 
     def _first(self, candidates: Any) -> str | None:

@@ -1,0 +1,83 @@
+"""Numbers are decoded as models write them: bare JSON numbers, bounded under both constraints
+(no exponents, bounded integer and fraction digits), and typed into the field's own type."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, Field
+
+from extractor.engines.base import Constraint
+from extractor.extract.answer import parse_answer, validate
+from extractor.extract.constraint import generation_schema
+from extractor.extract.grammar import grounded_grammar
+from extractor.finetune.targets import answer_text
+from extractor.schema import load_schema
+from extractor.types import Generation
+
+
+class Amounts(BaseModel):
+    total: Decimal | None = Field(None, max_digits=8, decimal_places=2, json_schema_extra={"extractive": True})
+    rate: float | None = Field(None, json_schema_extra={"extractive": False})
+    count: int | None = None
+
+
+TEXT = "Invoice 7\nTotal due: 1.234,50 EUR\n3 items"
+
+
+def _accepts(engine: Any, constraint: Constraint, answer: str) -> bool:
+    matcher = engine._matchers.compile(constraint).matcher
+    tokens = engine._ll_tokenizer.tokenize_str(answer)
+    return all(matcher.consume_token(t) for t in tokens) and matcher.is_accepting()
+
+
+def _answer(total: str, rate: str = "null", count: str = "null") -> str:
+    return f'{{"total": {total}, "rate": {rate}, "count": {count}}}'
+
+
+@pytest.mark.parametrize("decoding", ["json", "grounded"])
+@pytest.mark.parametrize(
+    ("answer", "ok"),
+    [
+        (_answer("1234.5", "0.075", "3"), True),
+        (_answer("-12", "12", "0"), True),
+        (_answer("1e5"), False),  # no exponents
+        (_answer("12.345"), False),  # two decimal places at most
+        (_answer("1234567.5"), False),  # six integer digits at most (max_digits=8, 2 places)
+        (_answer("null", "0.1234567"), False),  # six fraction digits for a float
+        (_answer("null", "null", "1" * 19), False),  # eighteen digits for an integer
+        (_answer("null", '"0.5"'), False),  # an abstractive number is never quoted
+    ],
+)
+def test_numbers_are_bare_and_bounded(tiny_engine, decoding: str, answer: str, ok: bool) -> None:  # type: ignore[no-untyped-def]
+    schema = load_schema(Amounts)
+    if decoding == "json":
+        constraint = Constraint(json_schema=generation_schema(schema))
+    else:
+        constraint = Constraint(lark=grounded_grammar(schema, TEXT))
+    assert _accepts(tiny_engine, constraint, answer) is ok
+
+
+def test_grounded_numbers_may_also_be_copied_as_printed(tiny_engine) -> None:  # type: ignore[no-untyped-def]
+    constraint = Constraint(lark=grounded_grammar(load_schema(Amounts), TEXT))
+    assert _accepts(tiny_engine, constraint, _answer('"1.234,50"'))
+    assert not _accepts(tiny_engine, constraint, _answer('"9.999,99"'))  # not printed
+    json_constraint = Constraint(json_schema=generation_schema(load_schema(Amounts)))
+    assert not _accepts(tiny_engine, json_constraint, _answer('"1234.50"'))
+
+
+def test_bare_numbers_are_typed_exactly() -> None:
+    generation = Generation(text=_answer("1234.10", "0.1", "3"), prompt_tokens=1, completion_tokens=1, finished=True)
+    data = validate(parse_answer(generation), load_schema(Amounts))
+    assert data == {"total": Decimal("1234.10"), "rate": 0.1, "count": 3}
+    assert str(data["total"]) == "1234.10"  # the digits written, not a float's approximation
+
+
+def test_training_targets_write_numbers_bare() -> None:
+    schema = load_schema(Amounts)
+    label = {"total": "1234.50", "rate": "0.5", "count": 3}
+    assert answer_text(schema, label, TEXT, "json") == _answer("1234.5", "0.5", "3")
+    # Grounded: printed numbers are copied as printed; the abstractive rate is a bare number.
+    assert answer_text(schema, label, TEXT, "grounded") == _answer('"1.234,50"', "0.5", '"3"')
