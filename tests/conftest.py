@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # A bug in extractor's own parsing code raises (ParserBug) instead of becoming a quiet error row.
 os.environ.setdefault("EXTRACTOR_STRICT", "1")
+# Models pulled on this machine (`extractor models pull`) would change what a run answers with by
+# default; the tests see an empty models folder unless a test makes one.
+os.environ["EXTRACTOR_MODELS_DIR"] = tempfile.mkdtemp(prefix="extractor-test-models-")
 
 _CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"

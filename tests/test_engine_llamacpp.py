@@ -144,3 +144,21 @@ def test_llamacpp_applies_the_shipped_adapter_as_transformers_does() -> None:
     # 6.4 without the adapter.
     assert np.abs(with_adapter - expected).mean() < 0.5
     assert np.abs(bare - expected).mean() > 5 * np.abs(with_adapter - expected).mean()
+
+
+def test_a_gguf_of_an_architecture_llama_cpp_cannot_run_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    import numpy as np
+    from gguf import GGUFWriter
+
+    from extractor.engines.llamacpp import LlamaCppEngine
+
+    path = tmp_path / "odd.gguf"
+    writer = GGUFWriter(str(path), "nosucharch")
+    writer.add_tensor("token_embd.weight", np.zeros((4, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(ConfigError, match=r"llama.cpp cannot run odd.gguf \(architecture 'nosucharch'"):
+        LlamaCppEngine(str(path))

@@ -6,7 +6,8 @@ llama-cpp-python compiles llama.cpp from source (about 9 minutes here), so it is
 API has no batching); the shared prompt prefix is kept in the KV cache between documents (only the
 tokens after it are evaluated), and tokens the grammar forces are evaluated in one call
 (jump-forward), as in the transformers engine. The prompt is rendered with the model's chat
-template from the tokenizer files beside the converted checkpoint, then tokenised by llama.cpp.
+template from the GGUF's tokenizer (written out once as tokenizer files; the weights are never
+converted), then tokenised by llama.cpp.
 
 A fine-tuned model (base + PEFT LoRA adapter) runs as the base GGUF with the adapter converted
 to a GGUF LoRA file (`gguf_lora.py`, once, cached), applied by llama.cpp at run time.
@@ -53,7 +54,7 @@ class LlamaCppEngine:
 
         self.source = source or resolve_model(model)
         if self.source.gguf is None:
-            raise ConfigError(f"the llamacpp engine runs GGUF files; {self.source.path} is a transformers folder")
+            raise ConfigError(f"the llamacpp engine runs GGUF files; {self.source.checkpoint} is a transformers folder")
         lora = None
         if self.source.adapter is not None:
             from extractor.engines.gguf_lora import lora_gguf
@@ -64,17 +65,23 @@ class LlamaCppEngine:
         self.fingerprint = model_fingerprint(self.source) + "/llamacpp"  # other kernels, other answers
         self.jump_forward = jump_forward
         threads = threads or len(os.sched_getaffinity(0))
-        self.llama = llama_cpp.Llama(
-            str(self.source.gguf),
-            n_ctx=context_tokens,
-            n_batch=512,
-            n_threads=threads,
-            n_threads_batch=threads,
-            lora_path=lora,
-            verbose=False,
-        )
+        try:
+            self.llama = llama_cpp.Llama(
+                str(self.source.gguf),
+                n_ctx=context_tokens,
+                n_batch=512,
+                n_threads=threads,
+                n_threads_batch=threads,
+                lora_path=lora,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:  # llama.cpp says only "failed to load model"
+            raise ConfigError(
+                f"llama.cpp cannot run {self.source.gguf.name} (architecture {gguf_architecture(self.source.gguf)!r}, "
+                f"llama-cpp-python {llama_cpp.__version__}): {exc}; try --engine transformers"
+            ) from exc
         self.max_context_tokens = context_tokens
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.source.path))  # chat template, offsets
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.source.tokenizer_path))  # chat template, offsets
         self._has_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
         self._eos = int(self.llama.token_eos())
 
@@ -210,6 +217,17 @@ class LlamaCppEngine:
     @functools.cached_property
     def _guard(self) -> ListGuard:
         return ListGuard(self._token_strings)
+
+
+def gguf_architecture(path: Any) -> str:
+    """The `general.architecture` a GGUF file declares ("?" when it cannot be read)."""
+    try:
+        from gguf import GGUFReader
+
+        field = GGUFReader(str(path)).fields["general.architecture"]
+        return bytes(field.parts[field.data[0]]).decode("utf-8", errors="replace")
+    except Exception:  # not a GGUF at all, or truncated: the caller's message says the rest
+        return "?"
 
 
 def lazy_engine(model: str | None = None, **options: Any) -> LazyEngine:

@@ -3,8 +3,11 @@
 Nothing is downloaded. The hub libraries are switched offline before they are imported, so any
 attempt to reach a hub fails at once instead of hanging.
 
-A GGUF file is dequantised once (tens of seconds) into a plain checkpoint in the cache folder,
-keyed by the file's SHA-256; later loads read the checkpoint (well under a second for 135M).
+A GGUF file is dequantised into a plain checkpoint in the cache folder, keyed by the file's SHA-256,
+only when an engine that needs one asks for it (`ModelSource.path`: the transformers engine and
+fine-tuning): once, tens of seconds for 135M; later loads read the checkpoint. The llama.cpp engine
+runs the GGUF itself and needs only its tokenizer (`ModelSource.tokenizer_path`, a few MB), so a
+pulled 1.5B model never gets a float32 copy of several GB.
 transformers refuses `save_pretrained` on a GGUF-loaded model (it is flagged quantised), so the
 model is rebuilt from its config without the quantisation entry and given the same state dict;
 the logits are identical.
@@ -58,15 +61,32 @@ SHIPPED_ADAPTERS = "extractor_models"  # the repository's models/ folder, instal
 
 @dataclass(frozen=True)
 class ModelSource:
-    """A resolved model: a loadable base folder, an optional LoRA adapter to merge into it, and a
-    stable id for provenance."""
+    """A resolved model: its weights (a GGUF file, or a checkpoint folder), an optional LoRA
+    adapter to merge into them, and a stable id for provenance."""
 
-    path: Path
     model_id: str
+    checkpoint: Path | None = None  # a plain transformers folder, when the model is one
     sha256: str = ""  # of the file the weights came from (GGUF), when known
     gguf: Path | None = None  # that GGUF file (engines that run GGUF directly use it)
     adapter: Path | None = None
     card: dict[str, Any] | None = None  # the adapter's model card
+
+    @property
+    def path(self) -> Path:
+        """A plain checkpoint folder transformers can load (a GGUF is dequantised into one, once)."""
+        if self.checkpoint is not None:
+            return self.checkpoint
+        assert self.gguf is not None
+        return _checkpoint_of(self.gguf, self.sha256)
+
+    @property
+    def tokenizer_path(self) -> Path:
+        """A folder with the tokenizer files (chat template included), without converting weights."""
+        if self.checkpoint is not None:
+            return self.checkpoint
+        assert self.gguf is not None
+        converted = _checkpoint_folder(self.gguf, self.sha256)
+        return converted if (converted / "config.json").is_file() else _tokenizer_of(self.gguf, self.sha256)
 
     @property
     def schema_fingerprint(self) -> str | None:
@@ -89,16 +109,22 @@ def embedded_gguf() -> Path:
 
 
 def resolve_model(model: str | os.PathLike[str] | None) -> ModelSource:
-    """Turn `--model` (None = the embedded model) into a local folder transformers can load."""
+    """Turn `--model` (None = the embedded model; a name from `extractor models`; a path) into a
+    model source."""
+    from extractor.engines.registry import registry, verified_path
+
     if model is None or str(model) == EMBEDDED:
         return _from_gguf(embedded_gguf())
+    pullable = registry().get(str(model))
+    if pullable is not None:
+        return _from_gguf(verified_path(pullable))
     path = Path(model).expanduser()
     if path.is_dir() and (path / ADAPTER_CONFIG).is_file():
         return _adapter(path)
     if path.is_file() and path.suffix.lower() == ".gguf":
         return _from_gguf(path)
     if path.is_dir() and (path / "config.json").is_file():
-        return ModelSource(path=path, model_id=path.resolve().name)
+        return ModelSource(model_id=path.resolve().name, checkpoint=path)
     if path.exists():
         raise ConfigError(f"{path} is neither a .gguf file nor a model folder with a config.json")
     raise ConfigError(f"model not found: {path} (models are never downloaded; name a local folder or .gguf)")
@@ -121,11 +147,25 @@ def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
 
 def _from_gguf(gguf: Path) -> ModelSource:
     sha = file_sha256(gguf)
-    target = cache_dir() / "models" / f"{gguf.stem}-{sha[:16]}"
-    model_id = f"{gguf.name}@{sha[:12]}"
+    return ModelSource(model_id=f"{gguf.name}@{sha[:12]}", sha256=sha, gguf=gguf)
+
+
+def _checkpoint_folder(gguf: Path, sha: str) -> Path:
+    return cache_dir() / "models" / f"{gguf.stem}-{sha[:16]}"
+
+
+def _checkpoint_of(gguf: Path, sha: str) -> Path:
+    target = _checkpoint_folder(gguf, sha)
     if not (target / "config.json").is_file():
         _convert_gguf(gguf, target)
-    return ModelSource(path=target, model_id=model_id, sha256=sha, gguf=gguf)
+    return target
+
+
+def _tokenizer_of(gguf: Path, sha: str) -> Path:
+    target = cache_dir() / "tokenizers" / f"{gguf.stem}-{sha[:16]}"
+    if not (target / "tokenizer_config.json").is_file():
+        _convert_gguf(gguf, target, weights=False)
+    return target
 
 
 def weights_sha256(source: ModelSource) -> str:
@@ -162,16 +202,23 @@ def _adapter(folder: Path) -> ModelSource:
         raise ConfigError(f"adapter {folder} has no {weights.name}")
     adapter_sha = file_sha256(weights)
     model_id = f"{folder.name}@{adapter_sha[:12]}+{base.model_id}"
-    return ModelSource(path=base.path, model_id=model_id, sha256=base.sha256, gguf=base.gguf, adapter=folder, card=card)
+    return ModelSource(
+        model_id=model_id, checkpoint=base.checkpoint, sha256=base.sha256, gguf=base.gguf, adapter=folder, card=card
+    )
 
 
 def model_for(model: str | os.PathLike[str] | None, schema_name: str, fingerprint: str) -> str | None:
-    """What `--model` means: the named model, else the adapter shipped for the schema, else the
-    embedded base (None)."""
+    """What `--model` means: the named model; else the adapter shipped for the schema; else the
+    strongest pulled model (`extractor models pull`); else the embedded model (None)."""
+    from extractor.engines.registry import strongest_installed
+
     if model is not None:
         return os.fspath(model)
     adapter = shipped_adapter(schema_name, fingerprint)
-    return str(adapter) if adapter is not None else None
+    if adapter is not None:
+        return str(adapter)
+    strongest = strongest_installed()
+    return strongest.name if strongest is not None else None
 
 
 def shipped_adapter(schema_name: str, fingerprint: str) -> Path | None:
@@ -201,33 +248,38 @@ def shipped_adapter(schema_name: str, fingerprint: str) -> Path | None:
     return None
 
 
-def _convert_gguf(gguf: Path, target: Path) -> None:
+def _convert_gguf(gguf: Path, target: Path, weights: bool = True) -> None:
+    """Write a GGUF's tokenizer (and with `weights`, its dequantised weights) as a transformers folder."""
     go_offline()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    log.warning("converting %s to a plain checkpoint in %s (once; takes a while)", gguf.name, target)
+    what = "a plain checkpoint" if weights else "its tokenizer"
+    log.warning("converting %s to %s in %s (once; takes a while)", gguf.name, what, target)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        quantised = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        quantised = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name) if weights else None
     except Exception as exc:  # transformers raises many types for unreadable or unsupported GGUF
         raise EngineError(f"cannot load GGUF {gguf}: {type(exc).__name__}: {exc}") from exc
-    config_dict = quantised.config.to_dict()
-    config_dict.pop("quantization_config", None)
-    config = type(quantised.config).from_dict(config_dict)
-    plain = AutoModelForCausalLM.from_config(config)
-    plain.load_state_dict(quantised.state_dict())
+    plain = None
+    if quantised is not None:
+        config_dict = quantised.config.to_dict()
+        config_dict.pop("quantization_config", None)
+        config = type(quantised.config).from_dict(config_dict)
+        plain = AutoModelForCausalLM.from_config(config)
+        plain.load_state_dict(quantised.state_dict())
     target.parent.mkdir(parents=True, exist_ok=True)
     # Write next to the target, then rename: a concurrent or killed conversion never leaves a
     # half-written checkpoint where a later run would load it.
     tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
     try:
-        plain.save_pretrained(tmp)
+        if plain is not None:
+            plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "extractor-source.json").write_text(json.dumps({"gguf": str(gguf), "file": gguf.name}))
         try:
             tmp.rename(target)
         except OSError:  # another process finished first
-            if not (target / "config.json").is_file():
+            if not (target / "tokenizer_config.json").is_file():
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

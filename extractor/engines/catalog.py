@@ -1,0 +1,94 @@
+"""Every model a run can use here: the embedded model, the pullable and pulled ones, models a user
+put in the models folder, and the shipped fine-tuned adapters with the schema each serves."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from extractor.engines import registry as pullable
+from extractor.engines.model_store import ADAPTER_CONFIG, EMBEDDED, SHIPPED_ADAPTERS, embedded_gguf
+from extractor.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str  # what `--model` takes
+    kind: str  # "embedded" | "pulled" | "pullable" | "local" | "adapter"
+    installed: bool
+    bytes: int | None = None
+    licence: str = ""
+    serves: str = ""  # an adapter's schema; "" for a model that serves any schema
+    note: str = ""
+
+
+def catalog() -> list[Entry]:
+    entries = [_embedded()]
+    pulled = pullable.registry()
+    for model in sorted(pulled.values(), key=lambda m: -m.strength):
+        entries.append(
+            Entry(
+                name=model.name,
+                kind="pulled" if model.installed else "pullable",
+                installed=model.installed,
+                bytes=model.bytes,
+                licence=model.licence,
+                note=model.title if model.installed else f"{model.title}; extractor models pull {model.name}",
+            )
+        )
+    entries.extend(_local({m.name for m in pulled.values()}))
+    entries.extend(_adapters())
+    return entries
+
+
+def default_model() -> str:
+    """What answers a schema without a shipped adapter when `--model` is not given."""
+    strongest = pullable.strongest_installed()
+    return strongest.name if strongest is not None else EMBEDDED
+
+
+def _embedded() -> Entry:
+    try:
+        path = embedded_gguf()
+    except ConfigError as exc:
+        return Entry(EMBEDDED, "embedded", False, note=str(exc))
+    return Entry(EMBEDDED, "embedded", True, path.stat().st_size, "Apache-2.0", note="SmolLM2-135M-Instruct, Q4_1")
+
+
+def _local(pulled: set[str]) -> list[Entry]:
+    """GGUF files and model folders a user put in the models folder themselves."""
+    root = pullable.models_dir()
+    if not root.is_dir():
+        return []
+    found = []
+    for path in sorted(root.iterdir()):
+        if path.name.startswith(".") or path.name in pulled:
+            continue
+        if path.suffix.lower() == ".gguf" and path.is_file():
+            found.append(Entry(str(path), "local", True, path.stat().st_size))
+        elif path.is_dir() and (path / "config.json").is_file():
+            found.append(Entry(str(path), "local", True, _size(path)))
+    return found
+
+
+def _adapters() -> list[Entry]:
+    from extractor.finetune.card import read_card
+
+    spec = importlib.util.find_spec(SHIPPED_ADAPTERS)
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    root = Path(next(iter(spec.submodule_search_locations)))
+    entries = []
+    for folder in sorted(root.iterdir()):
+        if (folder / ADAPTER_CONFIG).is_file():
+            card = read_card(folder)
+            base = card["base"]["model"]
+            entries.append(
+                Entry(str(folder), "adapter", True, _size(folder), serves=card["schema"]["name"], note=f"on {base}")
+            )
+    return entries
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
