@@ -22,19 +22,15 @@ folder prints a warning (the tests that need the documents skip) and exits 0.
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # data/, for the shared pinned_sources.py
+import pinned_sources as pinned
 
 ROOT = Path(__file__).resolve().parent
 KINDS = ("email", "msg", "pdf", "image")
@@ -42,7 +38,6 @@ MANIFEST_COLUMNS = ("path", "kind", "repo", "commit", "source_path", "licence", 
 MAX_TOTAL_BYTES = 30 * 1024 * 1024
 MAX_FILE_BYTES = 3 * 1024 * 1024
 GENERATED = (*KINDS, "LICENSES")  # what a build writes; ignored by Git, never committed
-DEFAULT_MIRRORS = Path("/work/.mirror")
 ENSURE_COMMAND = "python data/real/build_corpus.py --ensure"
 
 
@@ -208,92 +203,16 @@ class Pick:
 
 def read_picks(root: Path = ROOT) -> list[Pick]:
     """The pinned selection, in file order."""
-    with (root / "sources.csv").open(newline="", encoding="utf-8") as f:
-        return [Pick(r["source"], r["source_path"], r["path"], r["notes"]) for r in csv.DictReader(f)]
+    rows = pinned.read_csv(root / "sources.csv")
+    return [Pick(r["source"], r["source_path"], r["path"], r["notes"]) for r in rows]
 
 
 def read_manifest(root: Path = ROOT) -> list[dict[str, str]]:
     """manifest.csv as a list of rows (column name -> text)."""
-    with (root / "manifest.csv").open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return pinned.read_csv(root / "manifest.csv")
 
 
 # ---------------------------------------------------------------------------------------------- build
-
-
-class MirrorError(Exception):
-    """A repository copy, commit or file that a build needs is not available on this machine."""
-
-
-def mirror_dirs(environ: dict[str, str] | None = None) -> list[Path]:
-    """Where to look for repository copies: $EXTRACTOR_MIRRORS (`:`-separated), if unset or empty /work/.mirror."""
-    value = (os.environ if environ is None else environ).get("EXTRACTOR_MIRRORS")
-    if not value:
-        return [DEFAULT_MIRRORS]
-    return [Path(part).expanduser() for part in value.split(os.pathsep) if part]
-
-
-def find_git_dir(mirrors: Sequence[Path], repo: str) -> Path:
-    """The git directory of a local copy of `repo` under one of `mirrors`."""
-    owner, name = repo.split("/")
-    for folder in mirrors:
-        for base in (folder / f"{owner}+{name}" / "repo", folder / f"{owner}+{name}", folder / owner / name):
-            for candidate in (base / ".git", base):
-                if (candidate / "HEAD").is_file() and (candidate / "objects").is_dir():
-                    return candidate
-    raise MirrorError(f"no local copy of {repo} (tried owner+name/repo, owner+name, owner/name)")
-
-
-def read_blobs(git_dir: Path, names: Sequence[str]) -> dict[str, bytes]:
-    """The bytes of each `commit:path` in `names`, read by one `git cat-file --batch`."""
-    try:
-        result = subprocess.run(
-            ["git", "--git-dir", str(git_dir), "cat-file", "--batch"],
-            input="".join(f"{name}\n" for name in names).encode(),
-            capture_output=True,
-            check=False,
-        )
-    except FileNotFoundError as error:
-        raise MirrorError("git is not installed") from error
-    if result.returncode != 0:
-        raise MirrorError(f"{git_dir}: git cat-file failed: {result.stderr.decode(errors='replace').strip()}")
-    out, position, blobs = result.stdout, 0, {}
-    for name in names:
-        end = out.index(b"\n", position)
-        header = out[position:end].decode(errors="replace").split(" ")
-        if len(header) != 3 or header[1] != "blob":
-            raise MirrorError(f"{git_dir}: cannot read {name} (is the commit in this copy?)")
-        size = int(header[2])
-        blobs[name] = out[end + 1 : end + 1 + size]
-        position = end + 1 + size + 1  # the content is followed by a newline
-    return blobs
-
-
-def write_manifest(path: Path, rows: list[dict[str, str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(sorted(rows, key=lambda r: r["path"]))
-
-
-@contextmanager
-def build_lock(root: Path) -> Iterator[None]:
-    """One build at a time under `root` (two `make test` runs may start together)."""
-    try:
-        import fcntl
-    except ImportError:  # not on POSIX: no lock
-        yield
-        return
-    with (root / ".build.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def build(mirrors: Sequence[Path], root: Path = ROOT, *, rewrite_manifest: bool = False) -> list[str]:
@@ -303,79 +222,47 @@ def build(mirrors: Sequence[Path], root: Path = ROOT, *, rewrite_manifest: bool 
     problems is moved into place (the kind folders and LICENSES/ are swapped whole), so on any problem
     or error nothing under `root` has changed. The files are checked against the committed
     manifest.csv, unless `rewrite_manifest` (after sources.csv was edited): then manifest.csv is
-    written anew from the files. Raises MirrorError when a repository copy, commit or file is missing.
-    The caller holds build_lock(root).
+    written anew from the files. Raises pinned.MirrorError when a repository copy, commit or file is missing.
+    The caller holds pinned.build_lock(root).
     """
     picks = read_picks(root)
-    missing = []
-    git_dirs = {}
-    for source in SOURCES.values():
-        try:
-            git_dirs[source.repo] = find_git_dir(mirrors, source.repo)
-        except MirrorError:
-            missing.append(source.repo)
-    if missing:
-        folders = ", ".join(str(m) for m in mirrors)
-        raise MirrorError(f"no local copy of {', '.join(sorted(set(missing)))} under {folders}")
+    git_dirs = pinned.find_git_dirs(mirrors, sorted({source.repo for source in SOURCES.values()}))
     wanted: dict[str, list[str]] = {repo: [] for repo in git_dirs}
     for source in SOURCES.values():
         wanted[source.repo] += [f"{source.commit}:{p}" for p in (source.licence_path, source.notice_path) if p]
     for pick in picks:
         source = SOURCES[pick.source]
         wanted[source.repo].append(f"{source.commit}:{pick.source_path}")
-    blobs = {repo: read_blobs(git_dirs[repo], sorted(set(names))) for repo, names in wanted.items()}
+    blobs = {repo: pinned.read_blobs(git_dirs[repo], sorted(set(names))) for repo, names in wanted.items()}
 
-    for stale in root.glob(".build-*"):  # left by a killed build; the lock says none is running
-        shutil.rmtree(stale, ignore_errors=True)
-    with tempfile.TemporaryDirectory(prefix=".build-", dir=root) as tmp:
-        staging = Path(tmp)
-        (staging / "LICENSES").mkdir()
-        for source in SOURCES.values():
-            repo_blobs = blobs[source.repo]
-            (staging / "LICENSES" / source.licence_copy).write_bytes(
-                repo_blobs[f"{source.commit}:{source.licence_path}"]
-            )
-            if source.notice_path:
-                notice = source.licence_copy.removesuffix(".txt") + ".NOTICE.txt"
-                (staging / "LICENSES" / notice).write_bytes(repo_blobs[f"{source.commit}:{source.notice_path}"])
-        rows = []
-        for pick in picks:
-            source = SOURCES[pick.source]
-            data = blobs[source.repo][f"{source.commit}:{pick.source_path}"]
-            dest = staging / pick.path
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(data)
-            rows.append(
-                {
-                    "path": pick.path,
-                    "kind": pick.kind,
-                    "repo": source.repo,
-                    "commit": source.commit,
-                    "source_path": pick.source_path,
-                    "licence": source.licence,
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                    "bytes": str(len(data)),
-                    "notes": pick.notes,
-                }
-            )
-        shutil.copy2(root / "sources.csv", staging / "sources.csv")
-        if (root / "expected").is_dir():
-            shutil.copytree(root / "expected", staging / "expected")
-        if rewrite_manifest:
-            write_manifest(staging / "manifest.csv", rows)
-        else:
-            shutil.copy2(root / "manifest.csv", staging / "manifest.csv")
-        problems = verify(staging)
-        if problems:
-            return problems
-        for name in GENERATED:  # swap each folder whole; the old ones go with the staging folder
-            if (root / name).exists():
-                (root / name).rename(staging / f"old-{name}")
-            if (staging / name).exists():
-                (staging / name).rename(root / name)
-        if rewrite_manifest:
-            os.replace(staging / "manifest.csv", root / "manifest.csv")
-    return []
+    files: dict[str, bytes] = {}
+    for source in SOURCES.values():
+        repo_blobs = blobs[source.repo]
+        files[f"LICENSES/{source.licence_copy}"] = repo_blobs[f"{source.commit}:{source.licence_path}"]
+        if source.notice_path:
+            notice = source.licence_copy.removesuffix(".txt") + ".NOTICE.txt"
+            files[f"LICENSES/{notice}"] = repo_blobs[f"{source.commit}:{source.notice_path}"]
+    rows = []
+    for pick in picks:
+        source = SOURCES[pick.source]
+        data = files[pick.path] = blobs[source.repo][f"{source.commit}:{pick.source_path}"]
+        rows.append(
+            {
+                "path": pick.path,
+                "kind": pick.kind,
+                "repo": source.repo,
+                "commit": source.commit,
+                "source_path": pick.source_path,
+                "licence": source.licence,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "bytes": str(len(data)),
+                "notes": pick.notes,
+            }
+        )
+    new_rows = rows if rewrite_manifest else None
+    copies = ("sources.csv", "expected")  # what check_metadata reads besides the manifest
+    manifest = root / "manifest.csv"
+    return pinned.build_staged(root, GENERATED, files, verify, manifest, new_rows, MANIFEST_COLUMNS, copies)
 
 
 def describe(root: Path = ROOT) -> str:
@@ -383,59 +270,36 @@ def describe(root: Path = ROOT) -> str:
     return f"{len(rows)} files, {sum(int(r['bytes']) for r in rows) / 1e6:.1f} MB"
 
 
+ENSURE_TEXTS = pinned.Texts(
+    name="data/real",
+    damaged="damaged ({count} problem(s), first: {first})",
+    building="{name}: corpus {state}; building it from {folders} ...",
+    no_mirrors="warning: the real-document corpus (data/real/) is {state}, and no mirror folder was found "
+    "(looked in {where}): {consequence}.\n{how}",
+    cannot_build="warning: cannot build the real-document corpus (data/real/): {error}; nothing was changed, "
+    "and {consequence}.\n{how}",
+    mismatch="error: the corpus built from the mirrors does not match manifest.csv",
+    how="To build it, put clones or bare mirrors of the repositories in SOURCES of data/real/build_corpus.py "
+    "(they must hold the pinned commits) in a folder, as owner+name/repo, owner+name or owner/name, and run\n"
+    f"    EXTRACTOR_MIRRORS=DIR {ENSURE_COMMAND}\n(see data/real/README.md).",
+    consequence=(
+        "the tests that need its documents will be skipped",
+        "tests/test_real_manifest.py will fail until it is rebuilt",
+    ),
+)
+
+
 def ensure(root: Path = ROOT, mirrors: Sequence[Path] | None = None) -> int:
     """Build the corpus unless it is already whole; 0 unless a build went wrong (see main)."""
-    started = time.monotonic()
-    problems = verify(root)
-    if not problems:
-        print(f"data/real: {describe(root)} present and verified against manifest.csv; nothing to build")
-        return 0
-    started_from_nothing = not any((root / name).exists() for name in GENERATED)
-    state = "not built" if started_from_nothing else f"damaged ({len(problems)} problem(s), first: {problems[0]})"
-    folders = [d for d in (mirror_dirs() if mirrors is None else mirrors) if d.is_dir()]
-    consequence = (
-        "the tests that need its documents will be skipped"
-        if started_from_nothing
-        else "tests/test_real_manifest.py will fail until it is rebuilt"
+    return pinned.ensure(
+        root,
+        mirrors,
+        generated=GENERATED,
+        verify=verify,
+        build=build,
+        describe=lambda: describe(root),
+        texts=ENSURE_TEXTS,
     )
-    how = (
-        "To build it, put clones or bare mirrors of the repositories in SOURCES of data/real/build_corpus.py "
-        "(they must hold the pinned commits) in a folder, as owner+name/repo, owner+name or owner/name, and run\n"
-        f"    EXTRACTOR_MIRRORS=DIR {ENSURE_COMMAND}\n(see data/real/README.md)."
-    )
-    if not folders:
-        where = ", ".join(str(d) for d in (mirror_dirs() if mirrors is None else mirrors))
-        print(
-            f"warning: the real-document corpus (data/real/) is {state}, and no mirror folder was found "
-            f"(looked in {where}): {consequence}.\n{how}",
-            file=sys.stderr,
-        )
-        return 0
-    with build_lock(root):
-        if not verify(root):  # built by another run while this one waited for the lock
-            print(f"data/real: {describe(root)} present and verified against manifest.csv; nothing to build")
-            return 0
-        print(f"data/real: corpus {state}; building it from {', '.join(map(str, folders))} ...", flush=True)
-        try:
-            problems = build(folders, root)
-        except MirrorError as error:
-            print(
-                f"warning: cannot build the real-document corpus (data/real/): {error}; nothing was changed, "
-                f"and {consequence}.\n{how}",
-                file=sys.stderr,
-            )
-            return 0
-    if problems:
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        print(
-            f"error: the corpus built from the mirrors does not match manifest.csv ({len(problems)} problem(s)); "
-            "nothing was changed",
-            file=sys.stderr,
-        )
-        return 1
-    print(f"data/real: built {describe(root)} in {time.monotonic() - started:.1f} s; verified against manifest.csv")
-    return 0
 
 
 # --------------------------------------------------------------------------------------------- verify
@@ -517,13 +381,10 @@ def check_files(root: Path = ROOT) -> list[str]:
         size = file.stat().st_size
         if str(size) != row["bytes"]:
             problems.append(f"{path}: {size} bytes, manifest says {row['bytes']}")
-        if sha256_of(file) != row["sha256"]:
+        if pinned.sha256_of(file) != row["sha256"]:
             problems.append(f"{path}: SHA-256 differs from the manifest")
     listed = {row["path"] for row in rows}
-    for kind in KINDS:
-        for file in sorted((root / kind).rglob("*")):
-            if file.is_file() and file.relative_to(root).as_posix() not in listed:
-                problems.append(f"{file.relative_to(root).as_posix()}: not in the manifest")
+    problems += pinned.unlisted_files(root, KINDS, listed)
     total = sum(
         file.stat().st_size
         for name in GENERATED
@@ -557,18 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.ensure:
         return ensure()
     if args.mirrors is not None:
-        try:
-            with build_lock(ROOT):
-                problems = build([args.mirrors], rewrite_manifest=True)
-        except MirrorError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-    else:
-        problems = verify()
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    print(f"{describe()}: {'OK' if not problems else 'PROBLEMS'}")
-    return 1 if problems else 0
+        return pinned.rebuild(ROOT, lambda: build([args.mirrors], rewrite_manifest=True), describe)
+    return pinned.report(verify(), describe)
 
 
 if __name__ == "__main__":
