@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -81,3 +82,33 @@ def test_training_targets_write_numbers_bare() -> None:
     assert answer_text(schema, label, TEXT, "json") == _answer("1234.5", "0.5", "3")
     # Grounded: printed numbers are copied as printed; the abstractive rate is a bare number.
     assert answer_text(schema, label, TEXT, "grounded") == _answer('"1.234,50"', "0.5", '"3"')
+
+
+def test_grounded_dates_may_be_copied_or_written_in_iso_form(tiny_engine) -> None:  # type: ignore[no-untyped-def]
+    class Dated(BaseModel):
+        issued: dt.date | None = None
+
+    text = "Nr. 471102 vom\n05.06.2018\nBestellung 2018-471331"
+    constraint = Constraint(lark=grounded_grammar(load_schema(Dated), text))
+    assert _accepts(tiny_engine, constraint, '{"issued": "05.06.2018"}')  # as printed
+    assert _accepts(tiny_engine, constraint, '{"issued": "2018-06-05"}')  # ISO, as the prompt asks
+    assert not _accepts(tiny_engine, constraint, '{"issued": "2018-13-05"}')  # not a date, not printed
+    assert not _accepts(tiny_engine, constraint, '{"issued": "5 June 2018"}')  # neither form
+
+
+def test_an_iso_date_is_grounded_where_the_document_prints_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from extractor.config import RunConfig
+    from extractor.engines.fake import FakeEngine
+    from extractor.pipeline import run
+
+    class Dated(BaseModel):
+        issued: dt.date | None = None
+
+    path = tmp_path / "invoice.txt"
+    path.write_text("Nr. 471102 vom\n05.06.2018\nBestellung 2018-471331", encoding="utf-8")
+    engine = FakeEngine(respond=lambda prompt: '{"issued": "2018-06-05"}')
+    result = run([path], load_schema(Dated), engine, RunConfig(decoding="grounded"))
+    record = result.records[0]
+    assert record.data == {"issued": dt.date(2018, 6, 5)}
+    (evidence,) = record.evidence
+    assert evidence.grounded and evidence.text == "05.06.2018" and evidence.match == "normalised"

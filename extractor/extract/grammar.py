@@ -4,12 +4,13 @@ document text.
 The grammar (llguidance's Lark dialect) writes the same compact JSON as the JSON-Schema constraint,
 with one difference: where a field is extractive, the string between the quotes must be a
 substring of the document, cut at word boundaries (`%regex {"substring_chunks": ...}`). Chunks are
-JSON-escaped, so the answer stays valid JSON and decodes to the exact text. Dates are extractive
-too: the model copies them as printed, and `typed.py` parses them afterwards. An extractive number
-is either copied as printed (in quotes, typed afterwards) or written as a bare bounded JSON number,
-which is what models prefer to write; a bare number is grounded by a search afterwards, as under
-the JSON-Schema constraint. Abstractive fields (choices, booleans, free phrases) keep an ordinary
-bounded constraint.
+JSON-escaped, so the answer stays valid JSON and decodes to the exact text. Dates and numbers are
+extractive too, in either of two forms: copied as printed ("5. Juni 2018", "1.234,50", parsed
+afterwards by `typed.py`), or written the way models write them, a date in ISO form and a number as
+a bare bounded JSON number, then grounded by a search for the value, as under the JSON-Schema
+constraint. Offering only the printed form makes a model that starts "2018-" for 5 June 2018 finish
+with whatever printed text starts that way (an order number "2018-471331"). Abstractive fields
+(choices, booleans, free phrases) keep an ordinary bounded constraint.
 
 Compile cost is bounded by design. llguidance compiles each terminal to a lazily built automaton
 and, before decoding, walks the tokenizer's vocabulary through the large ones. A substring set is
@@ -61,7 +62,9 @@ def grounded_grammar(schema: SchemaInfo, text: str) -> str:
     if builder.printed:
         lines.append(f"PRINTED: {_substrings(numeric_lines(text))} & /[^\\\\]{{1,{PRINTED_MAX}}}/")
     if "date" in builder.printed:
-        lines.append("DATE: PRINTED & /\\w(.*\\w)?/")
+        # A date is copied as printed, or written in ISO form (as the prompt asks and models prefer),
+        # then grounded by a search for the date it means.
+        lines.append(f"DATE: (PRINTED & /\\w(.*\\w)?/) | /{_ISO_DATE}/")
     if "amount" in builder.printed:
         lines.append("AMOUNT: PRINTED & /([0-9]|[€$£¥+\\-][^0-9]{0,4}[0-9])(.*[0-9A-Za-z€$£¥])?/")
     for length in sorted(builder.string_lengths):
@@ -142,7 +145,8 @@ class _Builder:
         return _CANONICAL[kind]  # abstractive dates, in ISO form as under the JSON-Schema constraint
 
 
+_ISO_DATE = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 _CANONICAL = {
-    "date": r'/"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"/',
+    "date": f'/"{_ISO_DATE}"/',
     "datetime": r'/"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?"/',
 }

@@ -1,9 +1,11 @@
 """After grounded decoding: turn each extractive value (a span of the document) into its typed value,
 and record where in the document it came from.
 
-Every extractive value is a substring of the prompt text by construction, so its offsets are found
-by a plain search; where the text prints it in several places, the one read is chosen by the places
-of the record's other values (occurrence.py), and its page follows from the Document's page spans.
+Every extractive string is a substring of the prompt text by construction, so its offsets are found
+by a plain search (a date the model wrote in ISO form instead of copying it is left to the evidence
+search, which finds the date it means however it is printed); where the text prints it in several
+places, the one read is chosen by the places of the record's other values (occurrence.py), and its
+page follows from the Document's page spans.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class _Resolver:
             return value
         typed, note = parse_printed(spec, value, self.order)
         start, places = self._place(value, path)
+        if start < 0 and typed is not None:
+            return typed  # written in canonical form (an ISO date), not copied: the search grounds it
         if start >= 0 and not note and places > 1:
             note = ambiguity_note(places)
         start = start + self.offset if start >= 0 else -1
