@@ -162,3 +162,22 @@ def test_a_gguf_of_an_architecture_llama_cpp_cannot_run_is_a_config_error_naming
     writer.close()
     with pytest.raises(ConfigError, match=r"llama.cpp cannot run odd.gguf \(architecture 'nosucharch'"):
         LlamaCppEngine(str(path))
+
+
+@pytest.mark.slow
+def test_llamacpp_runs_a_gguf_without_writing_a_dequantised_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pulled 1.5B model would make a float32 copy of several GB: llama.cpp needs the tokenizer only."""
+    pytest.importorskip("llama_cpp")
+    from extractor.engines.llamacpp import LlamaCppEngine
+
+    monkeypatch.setenv("EXTRACTOR_CACHE_DIR", str(tmp_path / "cache"))
+    engine = LlamaCppEngine("embedded")
+    files = [SAMPLES / "acme-2024-0042.pdf"]
+    (record,) = run(files, load_schema("invoice"), engine, RunConfig(parse_workers=0)).records
+    assert record.status is Status.OK, record.error
+    written = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert written == ["tokenizers"]  # no models/ checkpoint
+    (tokenizer,) = (tmp_path / "cache" / "tokenizers").iterdir()
+    assert not list(tokenizer.glob("*.safetensors")) and sum(p.stat().st_size for p in tokenizer.iterdir()) < 20e6

@@ -25,7 +25,7 @@ class Amounts(BaseModel):
     count: int | None = None
 
 
-TEXT = "Invoice 7\nTotal due: 1.234,50 EUR\n3 items"
+TEXT = "Invoice 7\nTotal due: 1.234,50 EUR\nCredit -12\n3 items, 0 returned"
 
 
 def _accepts(engine: Any, constraint: Constraint, answer: str) -> bool:
@@ -69,6 +69,15 @@ def test_grounded_numbers_may_also_be_copied_as_printed(tiny_engine) -> None:  #
     assert not _accepts(tiny_engine, json_constraint, _answer('"1234.50"'))
 
 
+@pytest.mark.parametrize(
+    ("total", "ok"),
+    [("1234.5", True), ("1234.50", True), ("-12", True), ("12", True), ("7", True), ("1234.55", False), ("99", False)],
+)
+def test_a_grounded_bare_number_is_one_the_text_prints(tiny_engine, total: str, ok: bool) -> None:  # type: ignore[no-untyped-def]
+    constraint = Constraint(lark=grounded_grammar(load_schema(Amounts), TEXT))
+    assert _accepts(tiny_engine, constraint, _answer(total)) is ok
+
+
 def test_bare_numbers_are_typed_exactly() -> None:
     generation = Generation(text=_answer("1234.10", "0.1", "3"), prompt_tokens=1, completion_tokens=1, finished=True)
     data = validate(parse_answer(generation), load_schema(Amounts))
@@ -93,6 +102,7 @@ def test_grounded_dates_may_be_copied_or_written_in_iso_form(tiny_engine) -> Non
     assert _accepts(tiny_engine, constraint, '{"issued": "05.06.2018"}')  # as printed
     assert _accepts(tiny_engine, constraint, '{"issued": "2018-06-05"}')  # ISO, as the prompt asks
     assert not _accepts(tiny_engine, constraint, '{"issued": "2018-13-05"}')  # not a date, not printed
+    assert not _accepts(tiny_engine, constraint, '{"issued": "2019-01-01"}')  # a date the text does not print
     assert not _accepts(tiny_engine, constraint, '{"issued": "5 June 2018"}')  # neither form
 
 

