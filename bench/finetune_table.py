@@ -27,8 +27,8 @@ def main() -> None:
         "Zero-shot: `bash bench/zero_shot_baseline.sh && DECODING=grounded bash bench/zero_shot_baseline.sh`;",
         "fine-tuned: `bash bench/train_adapters.sh` (test scores from each adapter's card.json);",
         "table: `.venv/bin/python bench/finetune_table.py`.",
-        "The zero-shot scores were measured before the PDF table fix of `extractor/parse/pdf.py` (session 7),",
-        "which the adapters were retrained with; the zero-shot runs were not repeated.",
+        "The zero-shot scores were measured before the PDF table fix of `extractor/parse/pdf.py` (commit afb1f80,",
+        "2026-11-24), which the adapters were retrained with; the zero-shot runs were not repeated.",
         "",
         "| schema | test docs | micro F1 zero-shot | micro F1 fine-tuned | macro F1 zero-shot | macro F1 fine-tuned "
         "| all fields right, fine-tuned | training s | hardware |",

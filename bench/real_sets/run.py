@@ -106,7 +106,9 @@ def rescore(full: dict, set_dir: Path, set_name: str, out: Path) -> dict:
 
 
 def commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    """The last commit that changed the code a run executes (extractor/, the schemas, the adapters)."""
+    command = ["git", "log", "-1", "--format=%h", "--", "extractor", "schemas", "models", "pyproject.toml"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     return done.stdout.strip()
 
 
