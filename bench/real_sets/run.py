@@ -62,7 +62,12 @@ def run_one(extractor: list[str], set_dir: Path, set_name: str, model: str, out:
     if model != "default":
         command += ["--model", model]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    # Not from the repository root: `python -m` puts the working directory first on sys.path, so
+    # `--extractor` with PYTHONPATH=<another checkout> would import this checkout instead.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=out.parent)
+    probe = [extractor[0], "-c", "import extractor; print(extractor.__file__)"]
+    code = subprocess.run(probe, capture_output=True, text=True, check=False, cwd=out.parent).stdout.strip()
     wall = time.perf_counter() - started
     if done.returncode not in (0, 1):
         raise SystemExit(f"{shlex.join(command)} exited {done.returncode}:\n{done.stderr[-3000:]}")
@@ -74,6 +79,7 @@ def run_one(extractor: list[str], set_dir: Path, set_name: str, model: str, out:
     model_ids = sorted({str(m) for m in rows.get("model_id", [])})
     return {
         "command": shlex.join(command),
+        "code": str(Path(code).parent.parent),  # the checkout whose extractor/ ran
         "summary": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "",
         "documents": documents,
         "rows": len(rows),
@@ -86,30 +92,16 @@ def run_one(extractor: list[str], set_dir: Path, set_name: str, model: str, out:
     }
 
 
-def rescore(full: dict, set_dir: Path, set_name: str, out: Path) -> dict:
-    """A full run's rows scored on a subset's labels (its speed is the full run's)."""
-    table_name = guess_schema(ROOT / "data" / "real_sets" / set_name, out)
-    table = score(set_dir, read_rows(out, table_name))
-    kept = {"command", "summary", "wall_s", "docs_per_min", "model_ids", "commit", "date"}
-    names = {p.name for p in (set_dir / "docs").iterdir()}
-    errors = read_rows(out, table_name, errors=True)
-    error_rows = sum(Path(str(p)).name in names for p in errors.get("source_path", []))
-    return {
-        **{k: full[k] for k in kept},
-        "documents": len(names),
-        "rows": int(table.attrs["with_row"]),
-        "error_rows": error_rows,
-        "counts": dict(table.attrs),
-        "fields": json.loads(table.to_json(orient="records")),
-        "note": "the full run's rows scored on these documents",
-    }
-
-
 def commit() -> str:
     """The last commit that changed the code a run executes (extractor/, the schemas, the adapters)."""
     command = ["git", "log", "-1", "--format=%h", "--", "extractor", "schemas", "models", "pyproject.toml"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     return done.stdout.strip()
+
+
+def _model_name(model: str) -> str:
+    """A model as the table shows it: a registry name, or a GGUF file's name (the same weights)."""
+    return Path(model).name if "/" in model else model
 
 
 def render(runs: dict) -> str:
@@ -132,11 +124,11 @@ def render(runs: dict) -> str:
         fields = [f["field"] for f in group[0][1]["fields"]]
         header = ["run", "model", "docs/min", "errors", *fields]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for _key, run in sorted(group, key=lambda kv: (kv[1]["label"], kv[1]["model"])):
+        for _key, run in sorted(group, key=lambda kv: (_model_name(kv[1]["model"]), kv[1]["label"])):
             cells = {f["field"]: f for f in run["fields"]}
             row = [
                 f"{run['label']} ({run['date']}, {run['commit']})",
-                run["model"],
+                _model_name(run["model"]),
                 f"{run['docs_per_min']:.1f}",
                 f"{run['error_rows']}/{run['documents']}",
             ]
@@ -146,42 +138,42 @@ def render(runs: dict) -> str:
                     "–" if f is None else f"{f['strict_acc']:.2f} / {f['lenient_acc']:.2f} ({f['pred_null']} null)"
                 )
             lines.append("| " + " | ".join(row) + " |")
-        lines += ["", "Commands:", ""]
-        lines += [f"- {run['label']}, {run['model']}: `{run['command']}`" for _k, run in sorted(group)]
+        lines += ["", "Commands (`WORK` is `--work`, default /tmp/extractor-real-sets):", ""]
+        for _k, run in sorted(group):
+            command = run["command"].replace(f"{ROOT}/", "").replace("/tmp/extractor-real-sets", "WORK")
+            command = command.replace(sys.executable, "python").replace(".venv/bin/python", "python")
+            lines.append(f"- {run['label']}, {run['model']}: `{command}`")
         lines.append("")
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--label", required=True, help="what this run measures, e.g. 'numbers bare'")
+    parser.add_argument("--label", help="what this run measures, e.g. 'numbers bare' (required to run)")
     parser.add_argument("--sets", nargs="+", default=["receipts", "invoices"], choices=sorted(SETS))
     parser.add_argument("--models", nargs="+", default=["embedded"], help="--model values ('default': none given)")
     parser.add_argument("--extractor", default=f"{sys.executable} -m extractor.cli", help="the command to run")
     parser.add_argument("--work", type=Path, default=Path("/tmp/extractor-real-sets"), help="output folders")
     parser.add_argument("--commit", default="", help="the commit of the code --extractor runs (default: HEAD)")
     parser.add_argument("--limit", type=int, help="only the first N documents of each set (by file name)")
-    parser.add_argument(
-        "--rescore", action="store_true", help="with --limit: score this label's full runs on the first N, no new run"
-    )
+    parser.add_argument("--render", action="store_true", help="only write README.md anew from runs.json")
     parser.add_argument("extra", nargs="*", help="options passed to `extractor run` (after --)")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     store = RESULTS / "runs.json"
     runs = json.loads(store.read_text()) if store.is_file() else {}
+    if args.render:
+        (RESULTS / "README.md").write_text(render(runs))
+        return 0
+    if not args.label:
+        parser.error("--label is required to run")
     for set_name in args.sets:
         set_dir = subset(set_name, args.limit, args.work)
         shown = set_name if args.limit is None else f"{set_name}, first {args.limit}"
         for model in args.models:
             out = args.work / args.label.replace(" ", "_") / set_dir.name / Path(model).name
             print(f"{args.label}: {shown} with {model} ...", flush=True)
-            if args.rescore:
-                full = runs[f"{args.label} | {set_name} | {model}"]
-                result = rescore(
-                    full, set_dir, set_name, args.work / args.label.replace(" ", "_") / set_name / Path(model).name
-                )
-            else:
-                result = run_one(shlex.split(args.extractor), set_dir, set_name, model, out, args.extra)
+            result = run_one(shlex.split(args.extractor), set_dir, set_name, model, out, args.extra)
             micro = result["fields"][-1]
             print(
                 f"  {result['docs_per_min']:.1f} docs/min, micro {micro['strict_acc']:.3f} strict / "
