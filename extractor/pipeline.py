@@ -175,24 +175,13 @@ def run(
     `inputs` may be an already expanded `Discovery` (e.g. the CLI sizes its progress bar first).
     """
     config = config or RunConfig()
-    check_model_schema(engine, schema)
-    document_budget(engine, schema, config)  # a configuration that cannot work fails before any document is read
-    if config.limits.ocr:
-        check_languages(config.limits.ocr_lang)
+    preflight(engine, schema, config)
     started = time.perf_counter()
     result = RunResult(schema=schema, model_id=engine.model_id, model_fingerprint=model_fingerprint(engine, config))
-
-    def emit(record: Record) -> None:
-        result.records.append(record)
-        _log_record(record)
-        if on_record is not None:
-            on_record(record)
-
+    emit = Emitter(result, config, on_record)
     discovery = inputs if isinstance(inputs, Discovery) else discover(inputs)
     for source, reason in discovery.missing:
-        if config.on_error == "raise":
-            raise MissingInput(reason)
-        emit(failed_record(source, Stage.DISCOVER, MissingInput(reason), schema, engine.model_id))
+        emit(failed_record(source, Stage.DISCOVER, MissingInput(reason), schema, engine.model_id), MissingInput(reason))
 
     batch: list[Document] = []
     batch_parse_s: list[float] = []
@@ -212,9 +201,7 @@ def run(
         for parsed in parsed_files:
             faults.point("after_parse")
             if parsed.error is not None:
-                if config.on_error == "raise":
-                    raise parsed.error
-                emit(failed_record(str(parsed.path), Stage.PARSE, parsed.error, schema, engine.model_id))
+                emit(failed_record(str(parsed.path), Stage.PARSE, parsed.error, schema, engine.model_id), parsed.error)
                 continue
             assert parsed.document is not None
             batch.append(parsed.document)
@@ -335,6 +322,45 @@ def _parsed(files: Iterable[Path], config: RunConfig) -> Iterator[Iterator[Parse
         return
     with ParsePool(config.limits, workers=min(config.parse_workers, len(files))) as pool:
         yield pool.map(files)
+
+
+class Emitter:
+    """Where every record of a run goes, whichever runner made it (in this process or on Ray): into
+    the result, one log line per document, the caller's `on_record`; with `on_error="raise"`, an
+    error record raises its exception instead (rebuilt from its type and message when the record
+    came from another process)."""
+
+    def __init__(self, result: RunResult, config: RunConfig, on_record: OnRecord | None = None) -> None:
+        self.result, self.config, self.on_record = result, config, on_record
+
+    def __call__(self, record: Record, exc: Exception | None = None) -> None:
+        if record.error is not None and self.config.on_error == "raise":
+            raise exc if exc is not None else record_error(record)
+        self.result.records.append(record)
+        _log_record(record)
+        if self.on_record is not None:
+            self.on_record(record)
+
+
+def record_error(record: Record) -> Exception:
+    """The typed exception an error record stands for (DocumentError when its type is not ours)."""
+    from extractor import errors
+
+    assert record.error is not None
+    cls = getattr(errors, record.error.type, None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.ExtractorError)):
+        cls = errors.DocumentError
+    return cls(f"{record.source}: {record.error.message}")
+
+
+def preflight(engine: Engine | LazyEngine, schema: SchemaInfo, config: RunConfig) -> None:
+    """What makes a run fail before any document is read: a model trained for another schema, an
+    OCR language that is not installed, a context too small for the prompt (a loaded engine only)."""
+    check_model_schema(engine, schema)
+    if config.limits.ocr:
+        check_languages(config.limits.ocr_lang)
+    if not isinstance(engine, LazyEngine):
+        document_budget(engine, schema, config)
 
 
 def _log_record(record: Record) -> None:
