@@ -334,14 +334,14 @@ def compact_command(
     out: Annotated[Path, typer.Argument(help="An output folder of `extractor run`.")],
 ) -> None:
     """Merge the small files of each run-date partition; the rows stay exactly the same."""
-    import os
-
     from extractor.sink.store import OutputStore
 
-    with _config_errors(), OutputStore(out) as store:
-        run_id = store.ledger.start_run("compact", None, None, None, "extractor compact", os.getpid())
+    with (
+        _config_errors(),
+        OutputStore(out) as store,
+        store.ledger.recording("compact", command=_command_line()) as run_id,
+    ):
         done = store.compact(run_id)
-        store.ledger.finish_run(run_id)
     console.print(
         f"{done.files_before} files → {done.files_after} ({done.partitions} partitions merged, {done.rows} rows)"
     )

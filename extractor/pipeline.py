@@ -109,13 +109,12 @@ class RunResult:
         """Add these records to an output folder, as one commit of an incremental run: a document
         written before is replaced, never duplicated. Returns the part files written."""
         model_fp = self.model_fingerprint or f"{self.model_id}/{RunConfig().decoding}"
-        with OutputStore(out_dir) as store:
-            run_id = store.ledger.start_run(
-                "write", self.schema.name, self.schema.fingerprint, model_fp, "", os.getpid()
-            )
+        with (
+            OutputStore(out_dir) as store,
+            store.ledger.recording("write", self.schema.name, self.schema.fingerprint, model_fp) as run_id,
+        ):
             files = store.commit(self.records, self.schema, model_fp, run_id, date.today())
             store.ledger.update_run(run_id, inputs=len(self.records), ok=self.ok, failed=self.failed)
-            store.ledger.finish_run(run_id)
         return files
 
 
@@ -242,9 +241,11 @@ def run_incremental(
     discovery = inputs if isinstance(inputs, Discovery) else discover(inputs)
     model_fp = model_fingerprint(engine, config)
     run_date = date.today()
-    with OutputStore(out) as store:
+    with (
+        OutputStore(out) as store,
+        store.ledger.recording("run", schema.name, schema.fingerprint, model_fp, command) as run_id,
+    ):
         ledger = store.ledger
-        run_id = ledger.start_run("run", schema.name, schema.fingerprint, model_fp, command, os.getpid())
         plan = store.plan(
             discovery.files, discovery.missing, schema, model_fp, full=full, max_attempts=max_attempts, run_id=run_id
         )
@@ -274,14 +275,10 @@ def run_incremental(
 
             try:
                 result = (runner or run_local)(work, schema, engine, config, on_each)
-            except BaseException:
+            finally:
                 commit()  # what is done is kept, whatever stopped the run
-                ledger.update_run(run_id, status="failed", finished_at=_now())
-                raise
-            commit()
         result.plan, result.files = plan, written
         ledger.update_run(run_id, ok=result.ok, failed=result.failed)
-        ledger.finish_run(run_id)
     log.info(
         "run finished",
         extra={
@@ -372,10 +369,6 @@ def _log_record(record: Record) -> None:
     if record.provenance is not None:
         fields.update(parse_s=round(record.provenance.parse_s, 3), extract_s=round(record.provenance.extract_s, 3))
     log.debug("document %s", record.status.value, extra=fields)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def model_fingerprint(engine: Engine | LazyEngine, config: RunConfig) -> str:
