@@ -60,7 +60,7 @@ def extract(docs: Path, mode: str) -> dict[str, float]:
 def grounding_times(docs: Path) -> dict[str, float]:
     """Evidence search of every chunked row again, timed per document."""
     from extractor.api import read
-    from extractor.extract.evidence import TextIndex, ground
+    from extractor.extract.evidence import TextIndex, locate
     from extractor.parse import parse_file
     from extractor.schema import load_schema
 
@@ -72,7 +72,7 @@ def grounding_times(docs: Path) -> dict[str, float]:
         data = {f.name: row[f.name] for f in schema.fields}
         data = {k: (list(v) if hasattr(v, "tolist") else v) for k, v in data.items()}
         started = time.perf_counter()
-        ground(data, schema.fields, doc, TextIndex(doc.text), {}, {})
+        locate(data, schema.fields, doc, TextIndex(doc.text), {}, {})
         times.append(time.perf_counter() - started)
         characters.append(len(doc.text))
     return {

@@ -1,4 +1,4 @@
-"""Ray overhead: the same incremental run, locally and on a local Ray instance (`--engine ray`).
+"""Ray overhead: the same incremental run, locally and on a local Ray instance (`--runner ray`).
 Writes bench/results/ray/overhead.{json,md}.
 
     .venv/bin/python bench/ray_overhead.py [--docs 100] [--model-docs 16]

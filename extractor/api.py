@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from extractor.config import RunConfig
-from extractor.engines.base import Engine, lazy_engine
+from extractor.engines.base import Engine, LazyEngine, lazy_engine
 from extractor.engines.model_store import model_for
 from extractor.pipeline import OnRecord, RunResult, run, run_incremental
 from extractor.schema import SchemaInfo, load_schema
@@ -22,7 +23,8 @@ PathLike = str | os.PathLike[str]
 
 
 class Extractor:
-    """Keeps a model loaded across calls.
+    """Keeps a model loaded across calls, once one is needed: the model loads on the first call
+    that has a document to extract, so a nightly `run(..., out=...)` with nothing new loads nothing.
 
     >>> ex = Extractor(schema="invoice")            # the shipped invoice adapter on the embedded model
     >>> result = ex.run(["inbox/"])                 # RunResult: .rows(), .errors(), .write(dir)
@@ -36,15 +38,31 @@ class Extractor:
         schema: str | type[BaseModel] | SchemaInfo,
         model: PathLike | None = None,
         *,
-        engine: Engine | str = "auto",
+        engine: Engine | LazyEngine | str = "auto",
         config: RunConfig | None = None,
     ):
         self.schema = schema if isinstance(schema, SchemaInfo) else load_schema(schema)
         self.config = config or RunConfig()
+        self._engine: Engine | None = None
         if isinstance(engine, str):
             name = model_for(model, self.schema.name, self.schema.fingerprint)
-            engine = lazy_engine(engine, name).build()
-        self.engine: Engine = engine
+            self._lazy = lazy_engine(engine, name)
+        elif isinstance(engine, LazyEngine):
+            self._lazy = engine
+        else:
+            self._engine = engine
+            self._lazy = LazyEngine(engine.model_id, engine.fingerprint, engine.schema_fingerprint, lambda: engine)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, loaded on first use and kept."""
+        if self._engine is None:
+            self._engine = self._lazy.build()
+        return self._engine
+
+    def _engine_for_run(self) -> LazyEngine:
+        """What a nightly run gets: the engine's identity, and a way to load it only if needed."""
+        return dataclasses.replace(self._lazy, build=lambda: self.engine)
 
     def run(
         self,
@@ -63,7 +81,7 @@ class Extractor:
             _as_list(inputs),
             out,
             self.schema,
-            self.engine,
+            self._engine_for_run(),
             self.config,
             full=full,
             max_attempts=max_attempts,

@@ -66,18 +66,25 @@ def run_command(
         str,
         typer.Option(
             "--engine",
-            help="auto (default: llamacpp on a CPU for GGUF models when installed, else transformers), "
-            "transformers (batched; GPU), llamacpp (runs the GGUF; needs extractor[llamacpp]) or ray "
-            "(transformers in Ray Data actors, on this machine or a cluster; needs extractor[ray]).",
+            help="auto (default: llamacpp on a CPU for GGUF models when installed, else transformers; "
+            "transformers under --runner ray), transformers (batched; GPU) or llamacpp (runs the GGUF; needs "
+            "extractor[llamacpp]).",
         ),
     ] = "auto",
+    runner_name: Annotated[
+        str,
+        typer.Option(
+            "--runner",
+            help="local (this process) or ray (Ray Data actors, on this machine or a cluster; needs extractor[ray]).",
+        ),
+    ] = "local",
     address: Annotated[
         str | None,
-        typer.Option(help="--engine ray: the cluster to join ('auto', 'ray://head:10001'); default: a local Ray."),
+        typer.Option(help="--runner ray: the cluster to join ('auto', 'ray://head:10001'); default: a local Ray."),
     ] = None,
     actors: Annotated[
         int | None,
-        typer.Option(min=1, help="--engine ray: model actors (default: one per GPU, else one)."),
+        typer.Option(min=1, help="--runner ray: model actors (default: one per GPU, else one)."),
     ] = None,
     full: Annotated[bool, typer.Option("--full", help="Process every input again, not only new ones.")] = False,
     max_attempts: Annotated[int, typer.Option(min=1, help="Tries per failed document across runs.")] = 3,
@@ -185,13 +192,7 @@ def run_command(
         )
         schema_info = load_schema(schema)
         discovery = discover(inputs)
-        runner = None
-        if engine_name == "ray":
-            from extractor.pipeline_ray import RayRunner
-
-            runner, engine_name = RayRunner(address=address, actors=actors), "transformers"
-        elif address is not None or actors is not None:
-            raise ConfigError("--address and --actors are for --engine ray")
+        runner, engine_name = _runner(runner_name, engine_name, address, actors)
         engine = lazy_engine(engine_name, model_for(model, schema_info.name, schema_info.fingerprint))
 
     with (
@@ -265,6 +266,22 @@ def run_command(
     raise typer.Exit(EXIT_SOME_FAILED if result.failed else EXIT_OK)
 
 
+def _runner(runner: str, engine: str, address: str | None, actors: int | None):  # type: ignore[no-untyped-def]
+    """(the runner, the engine name) for --runner/--engine; `--engine ray` still means --runner ray."""
+    if engine == "ray":
+        console.print("[yellow]warning:[/] --engine ray is now --runner ray (the engine is transformers by default)")
+        runner, engine = "ray", "auto"
+    if runner == "ray":
+        from extractor.pipeline_ray import RayRunner
+
+        return RayRunner(address=address, actors=actors), "transformers" if engine == "auto" else engine
+    if runner != "local":
+        raise ConfigError(f"unknown runner {runner!r}; available: local, ray")
+    if address is not None or actors is not None:
+        raise ConfigError("--address and --actors are for --runner ray")
+    return None, engine
+
+
 @app.command("status")
 def status_command(
     out: Annotated[Path, typer.Argument(help="An output folder of `extractor run`.")],
@@ -317,14 +334,14 @@ def compact_command(
     out: Annotated[Path, typer.Argument(help="An output folder of `extractor run`.")],
 ) -> None:
     """Merge the small files of each run-date partition; the rows stay exactly the same."""
-    import os
-
     from extractor.sink.store import OutputStore
 
-    with _config_errors(), OutputStore(out) as store:
-        run_id = store.ledger.start_run("compact", None, None, None, "extractor compact", os.getpid())
+    with (
+        _config_errors(),
+        OutputStore(out) as store,
+        store.ledger.recording("compact", command=_command_line()) as run_id,
+    ):
         done = store.compact(run_id)
-        store.ledger.finish_run(run_id)
     console.print(
         f"{done.files_before} files → {done.files_after} ({done.partitions} partitions merged, {done.rows} rows)"
     )

@@ -109,13 +109,12 @@ class RunResult:
         """Add these records to an output folder, as one commit of an incremental run: a document
         written before is replaced, never duplicated. Returns the part files written."""
         model_fp = self.model_fingerprint or f"{self.model_id}/{RunConfig().decoding}"
-        with OutputStore(out_dir) as store:
-            run_id = store.ledger.start_run(
-                "write", self.schema.name, self.schema.fingerprint, model_fp, "", os.getpid()
-            )
+        with (
+            OutputStore(out_dir) as store,
+            store.ledger.recording("write", self.schema.name, self.schema.fingerprint, model_fp) as run_id,
+        ):
             files = store.commit(self.records, self.schema, model_fp, run_id, date.today())
             store.ledger.update_run(run_id, inputs=len(self.records), ok=self.ok, failed=self.failed)
-            store.ledger.finish_run(run_id)
         return files
 
 
@@ -175,24 +174,13 @@ def run(
     `inputs` may be an already expanded `Discovery` (e.g. the CLI sizes its progress bar first).
     """
     config = config or RunConfig()
-    check_model_schema(engine, schema)
-    document_budget(engine, schema, config)  # a configuration that cannot work fails before any document is read
-    if config.limits.ocr:
-        check_languages(config.limits.ocr_lang)
+    preflight(engine, schema, config)
     started = time.perf_counter()
     result = RunResult(schema=schema, model_id=engine.model_id, model_fingerprint=model_fingerprint(engine, config))
-
-    def emit(record: Record) -> None:
-        result.records.append(record)
-        _log_record(record)
-        if on_record is not None:
-            on_record(record)
-
+    emit = Emitter(result, config, on_record)
     discovery = inputs if isinstance(inputs, Discovery) else discover(inputs)
     for source, reason in discovery.missing:
-        if config.on_error == "raise":
-            raise MissingInput(reason)
-        emit(failed_record(source, Stage.DISCOVER, MissingInput(reason), schema, engine.model_id))
+        emit(failed_record(source, Stage.DISCOVER, MissingInput(reason), schema, engine.model_id), MissingInput(reason))
 
     batch: list[Document] = []
     batch_parse_s: list[float] = []
@@ -212,9 +200,7 @@ def run(
         for parsed in parsed_files:
             faults.point("after_parse")
             if parsed.error is not None:
-                if config.on_error == "raise":
-                    raise parsed.error
-                emit(failed_record(str(parsed.path), Stage.PARSE, parsed.error, schema, engine.model_id))
+                emit(failed_record(str(parsed.path), Stage.PARSE, parsed.error, schema, engine.model_id), parsed.error)
                 continue
             assert parsed.document is not None
             batch.append(parsed.document)
@@ -255,9 +241,11 @@ def run_incremental(
     discovery = inputs if isinstance(inputs, Discovery) else discover(inputs)
     model_fp = model_fingerprint(engine, config)
     run_date = date.today()
-    with OutputStore(out) as store:
+    with (
+        OutputStore(out) as store,
+        store.ledger.recording("run", schema.name, schema.fingerprint, model_fp, command) as run_id,
+    ):
         ledger = store.ledger
-        run_id = ledger.start_run("run", schema.name, schema.fingerprint, model_fp, command, os.getpid())
         plan = store.plan(
             discovery.files, discovery.missing, schema, model_fp, full=full, max_attempts=max_attempts, run_id=run_id
         )
@@ -287,14 +275,10 @@ def run_incremental(
 
             try:
                 result = (runner or run_local)(work, schema, engine, config, on_each)
-            except BaseException:
+            finally:
                 commit()  # what is done is kept, whatever stopped the run
-                ledger.update_run(run_id, status="failed", finished_at=_now())
-                raise
-            commit()
         result.plan, result.files = plan, written
         ledger.update_run(run_id, ok=result.ok, failed=result.failed)
-        ledger.finish_run(run_id)
     log.info(
         "run finished",
         extra={
@@ -337,6 +321,45 @@ def _parsed(files: Iterable[Path], config: RunConfig) -> Iterator[Iterator[Parse
         yield pool.map(files)
 
 
+class Emitter:
+    """Where every record of a run goes, whichever runner made it (in this process or on Ray): into
+    the result, one log line per document, the caller's `on_record`; with `on_error="raise"`, an
+    error record raises its exception instead (rebuilt from its type and message when the record
+    came from another process)."""
+
+    def __init__(self, result: RunResult, config: RunConfig, on_record: OnRecord | None = None) -> None:
+        self.result, self.config, self.on_record = result, config, on_record
+
+    def __call__(self, record: Record, exc: Exception | None = None) -> None:
+        if record.error is not None and self.config.on_error == "raise":
+            raise exc if exc is not None else record_error(record)
+        self.result.records.append(record)
+        _log_record(record)
+        if self.on_record is not None:
+            self.on_record(record)
+
+
+def record_error(record: Record) -> Exception:
+    """The typed exception an error record stands for (DocumentError when its type is not ours)."""
+    from extractor import errors
+
+    assert record.error is not None
+    cls = getattr(errors, record.error.type, None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.ExtractorError)):
+        cls = errors.DocumentError
+    return cls(f"{record.source}: {record.error.message}")
+
+
+def preflight(engine: Engine | LazyEngine, schema: SchemaInfo, config: RunConfig) -> None:
+    """What makes a run fail before any document is read: a model trained for another schema, an
+    OCR language that is not installed, a context too small for the prompt (a loaded engine only)."""
+    check_model_schema(engine, schema)
+    if config.limits.ocr:
+        check_languages(config.limits.ocr_lang)
+    if not isinstance(engine, LazyEngine):
+        document_budget(engine, schema, config)
+
+
 def _log_record(record: Record) -> None:
     fields = {"source": record.source, "doc_id": record.doc_id, "status": record.status.value}
     if record.provenance is not None and is_fallback(record.provenance.decoding):
@@ -346,10 +369,6 @@ def _log_record(record: Record) -> None:
     if record.provenance is not None:
         fields.update(parse_s=round(record.provenance.parse_s, 3), extract_s=round(record.provenance.extract_s, 3))
     log.debug("document %s", record.status.value, extra=fields)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def model_fingerprint(engine: Engine | LazyEngine, config: RunConfig) -> str:

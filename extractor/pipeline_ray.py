@@ -1,4 +1,4 @@
-"""The same pipeline on Ray Data, for folders that outgrow one machine (`extractor run --engine ray`).
+"""The same pipeline on Ray Data, for folders that outgrow one machine (`extractor run --runner ray`).
 
 The stages are the local ones, as Ray Data operators:
 
@@ -27,9 +27,9 @@ from typing import Any
 from extractor.config import ParseLimits, RunConfig
 from extractor.engines.base import Engine, LazyEngine, lazy_engine
 from extractor.errors import ConfigError, MissingInput
-from extractor.pipeline import Discovery, OnRecord, RunResult, check_model_schema, failed_record, model_fingerprint
+from extractor.pipeline import Discovery, Emitter, OnRecord, RunResult, failed_record, model_fingerprint, preflight
 from extractor.schema import SHIPPED_PACKAGE, SchemaInfo
-from extractor.types import Record, Stage
+from extractor.types import Stage
 
 log = logging.getLogger("extractor.ray")
 
@@ -63,15 +63,10 @@ class RayRunner:
         on_record: OnRecord | None = None,
     ) -> RunResult:
         ray = _connect(self.address)
-        check_model_schema(engine, schema)
+        preflight(engine, schema, config)  # the document budget is checked by each actor, on its engine
         started = time.perf_counter()
         result = RunResult(schema=schema, model_id=engine.model_id, model_fingerprint=model_fingerprint(engine, config))
-
-        def emit(record: Record) -> None:
-            result.records.append(record)
-            if on_record is not None:
-                on_record(record)
-
+        emit = Emitter(result, config, on_record)
         for source, reason in work.missing:
             emit(failed_record(source, Stage.DISCOVER, MissingInput(reason), schema, engine.model_id))
         if work.files:
@@ -149,8 +144,11 @@ class ExtractStage:
     """A Ray Data actor holding one engine: built once, then fed batches of parsed documents."""
 
     def __init__(self, engine: Any, schema: SchemaInfo, config: RunConfig):
+        from extractor.extract import document_budget
+
         self.engine = _build(engine)
         self.schema, self.config = schema, config
+        document_budget(self.engine, schema, config)  # as a local run checks it, before any document
 
     def __call__(self, batch: Any) -> dict[str, list[bytes]]:
         from extractor.extract import extract_batch
@@ -216,7 +214,7 @@ def _connect(address: str | None) -> Any:
         import ray
         import ray.data
     except ImportError as exc:
-        raise ConfigError(f"--engine ray needs Ray Data: pip install 'extractor[ray]' ({exc})") from exc
+        raise ConfigError(f"--runner ray needs Ray Data: pip install 'extractor[ray]' ({exc})") from exc
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
         try:

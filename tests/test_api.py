@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from extractor import Extractor, extract
 from extractor.engines.fake import FakeEngine
 from tests import documents
@@ -29,3 +31,34 @@ def test_extractor_keeps_its_engine_across_calls(tmp_path: Path) -> None:
     assert len(first) == 1 and second.ok == 1 and ex.engine is engine
     assert engine.batch_sizes == [1, 1]
     assert second.rows().loc[0, "total"] == first.loc[0, "total"]
+
+
+def test_the_api_loads_no_model_on_a_night_with_nothing_new(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import extractor.api
+    from extractor.engines.base import LazyEngine
+
+    inbox = tmp_path / "inbox"
+    documents.invoice(inbox, "a.pdf")
+    builds: list[str] = []
+
+    def nightly() -> Extractor:
+        def build() -> FakeEngine:
+            builds.append("built")
+            return FakeEngine(respond=lambda prompt: GOOD_ANSWER)
+
+        fake = FakeEngine()
+        lazy = LazyEngine(fake.model_id, fake.fingerprint, fake.schema_fingerprint, build)
+        monkeypatch.setattr(extractor.api, "lazy_engine", lambda name, model: lazy)  # what the model resolves to
+        return Extractor("invoice")  # as a user writes it
+
+    first = nightly().run([inbox], out=tmp_path / "tables")
+    assert first.ok == 1 and builds == ["built"]
+    quiet = nightly()
+    second = quiet.run([inbox], out=tmp_path / "tables")  # the next night: nothing new
+    assert second.records == [] and second.plan is not None and second.plan.skipped == 1
+    assert builds == ["built"]  # no second model load
+    (inbox / "b.txt").write_text("Invoice INV-2, total 12.00 EUR", encoding="utf-8")
+    third = quiet.run([inbox], out=tmp_path / "tables")
+    assert third.ok == 1 and builds == ["built", "built"]
+    quiet.run([inbox / "b.txt"])  # later calls reuse the engine that was loaded
+    assert builds == ["built", "built"]

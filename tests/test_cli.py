@@ -104,3 +104,22 @@ def test_synth_command(tmp_path: Path) -> None:
     assert len((tmp_path / "labels.jsonl").read_text().splitlines()) == 6
     assert "quoted_reply" in result.output  # the held-out families are named
     assert _run("synth", "--schema", "nope", "--out", str(tmp_path)).exit_code == 2
+
+
+def test_runner_option_and_the_old_engine_ray_spelling(tmp_path: Path) -> None:
+    from extractor.cli import _runner
+    from extractor.pipeline_ray import RayRunner
+
+    runner, engine = _runner("ray", "auto", "auto", 2)
+    assert isinstance(runner, RayRunner) and runner.address == "auto" and runner.actors == 2
+    assert engine == "transformers"  # the default engine of Ray actors
+    assert _runner("ray", "llamacpp", None, None)[1] == "llamacpp"  # an explicit engine is kept
+    old, engine = _runner("local", "ray", None, None)  # `--engine ray`, deprecated: still runs on Ray
+    assert isinstance(old, RayRunner) and engine == "transformers"
+    assert _runner("local", "auto", None, None) == (None, "auto")
+    refused = {"--runner cluster": "unknown runner 'cluster'", "--actors 2": "for --runner ray"}
+    for option, message in refused.items():
+        result = CliRunner().invoke(
+            app, ["run", str(tmp_path), "--schema", "invoice", "--out", str(tmp_path / "out"), *option.split()]
+        )
+        assert result.exit_code == 2 and message in result.output, result.output

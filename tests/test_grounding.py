@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from extractor.extract.confidence import field_confidence, leaf_spans
-from extractor.extract.evidence import TextIndex, ground
+from extractor.extract.evidence import TextIndex, locate
 from extractor.schema import FieldSpec
 from extractor.types import Document, Page
 
@@ -78,7 +78,7 @@ def test_ground_gives_page_and_flags_what_is_not_in_the_text() -> None:
         FieldSpec("paid", "boolean"),
     )
     data = {"number": "INV-7", "total": Decimal("15.00"), "issuer": "Acme Ltd", "paid": False}
-    evidence = {e.field: e for e in ground(data, fields, doc, TextIndex(text), {}, {"total": 0.5})}
+    evidence = {e.field: e for e in locate(data, fields, doc, TextIndex(text), {}, {"total": 0.5})}
     assert evidence["number"].page == 1 and evidence["number"].grounded
     assert evidence["total"].page == 2 and evidence["total"].text == "15,00" and evidence["total"].confidence == 0.5
     assert evidence["issuer"].grounded is False and evidence["issuer"].start == -1

@@ -9,8 +9,8 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from extractor.extract.answer import validate
-from extractor.extract.evidence import TextIndex, ground
-from extractor.extract.grounded import resolve
+from extractor.extract.evidence import TextIndex, locate
+from extractor.extract.spans import read_spans
 from extractor.schema import load_schema
 from extractor.types import Document
 
@@ -53,12 +53,12 @@ def test_a_quantity_is_found_on_its_line_item_not_in_an_address(decoding: str) -
     schema = load_schema(Order)
     doc = Document(doc_id="x", source="x.txt", kind="text", text=TEXT)
     if decoding == "grounded":  # the model copied spans: which copy of "4" was it?
-        typed, spans = resolve(ANSWER, schema.fields, doc, TEXT)
-        evidence = {e.field: e for e in ground(validate(typed, schema), schema.fields, doc, TextIndex(TEXT),
+        typed, spans = read_spans(ANSWER, schema.fields, doc, TEXT)
+        evidence = {e.field: e for e in locate(validate(typed, schema), schema.fields, doc, TextIndex(TEXT),
                                                {e.field: e for e in spans}, {})}  # fmt: skip
     else:  # JSON decoding: the values are searched for in the text
         data = validate(ANSWER, schema)
-        evidence = {e.field: e for e in ground(data, schema.fields, doc, TextIndex(TEXT), {}, {})}
+        evidence = {e.field: e for e in locate(data, schema.fields, doc, TextIndex(TEXT), {}, {})}
     first, second = evidence["lines[0].quantity"], evidence["lines[1].quantity"]
     assert TEXT[first.start : first.end] == "4" and _line_of(first.start).startswith("Widget")
     assert TEXT[second.start : second.end] == "10" and _line_of(second.start).startswith("Gadget")
@@ -68,7 +68,7 @@ def test_a_quantity_is_found_on_its_line_item_not_in_an_address(decoding: str) -
 def test_a_value_with_no_context_printed_twice_is_marked_ambiguous() -> None:
     schema = load_schema(Note)
     doc = Document(doc_id="x", source="x.txt", kind="text", text="Qty 4 here, and 4 there.")
-    (e,) = ground(validate({"quantity": "4"}, schema), schema.fields, doc, TextIndex(doc.text), {}, {})
+    (e,) = locate(validate({"quantity": "4"}, schema), schema.fields, doc, TextIndex(doc.text), {}, {})
     assert e.start == 4 and e.note.startswith("ambiguous: printed in 2 places")
-    _typed, (span,) = resolve({"quantity": "4"}, schema.fields, doc, doc.text)
+    _typed, (span,) = read_spans({"quantity": "4"}, schema.fields, doc, doc.text)
     assert span.start == 4 and span.note.startswith("ambiguous")

@@ -1,4 +1,4 @@
-"""`extractor run --engine ray`: the pipeline on a local Ray instance gives the rows, error rows and
+"""`extractor run --runner ray`: the pipeline on a local Ray instance gives the rows, error rows and
 ledger the local engine gives, and stays incremental."""
 
 from __future__ import annotations
@@ -131,3 +131,31 @@ def test_on_ray_a_failing_grammar_or_engine_fails_one_document_not_the_run(tmp_p
     assert (result.ok, result.failed, result.fallbacks) == (2, 1, 1), [r.error for r in result.records]
     errors = read(tmp_path / "out", "small", errors=True)
     assert list(errors["stage"]) == ["extract"]
+
+
+def test_on_ray_each_document_gets_a_log_line_and_on_error_raise_raises(
+    tmp_path: Path, ray_runner, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from extractor.engines.fake import FakeEngine
+    from extractor.errors import CorruptInput
+
+    engine = FakeEngine(respond=lambda prompt: json.dumps({"ref": "R-1", "kind": "a", "tags": [], "items": []}))
+    inbox = _inputs(tmp_path)
+    inputs = sorted(p for p in inbox.iterdir() if p.is_file())
+    with caplog.at_level(logging.DEBUG, logger="extractor"):
+        result = run_incremental([inbox], tmp_path / "out", load_schema(SMALL), engine, RunConfig(), runner=ray_runner)
+    lines = [r for r in caplog.records if r.getMessage().startswith("document ")]
+    assert sorted(Path(r.source).name for r in lines) == sorted(p.name for p in inputs)  # one line each
+    assert len(result.records) == len(inputs) and result.failed >= 2  # the broken and the empty PDF
+
+    with pytest.raises(CorruptInput, match=r"broken-upload\.pdf"):
+        run_incremental(
+            [inbox / "broken-upload.pdf"],
+            tmp_path / "out2",
+            load_schema(SMALL),
+            engine,
+            RunConfig(on_error="raise"),
+            runner=ray_runner,
+        )

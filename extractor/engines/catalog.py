@@ -7,6 +7,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from extractor.cards import read_card
 from extractor.engines import registry as pullable
 from extractor.engines.model_store import ADAPTER_CONFIG, EMBEDDED, SHIPPED_ADAPTERS, embedded_gguf
 from extractor.errors import ConfigError
@@ -73,8 +74,6 @@ def _local(pulled: set[str]) -> list[Entry]:
 
 
 def _adapters() -> list[Entry]:
-    from extractor.finetune.card import read_card
-
     spec = importlib.util.find_spec(SHIPPED_ADAPTERS)
     if spec is None or not spec.submodule_search_locations:
         return []

@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from extractor.engines.base import Constraint, LazyEngine, Prompt, token_ends
+from extractor.engines.chat import count_tokens, has_chat_template, render, truncate
 from extractor.engines.constraints import MatcherFactory
 from extractor.engines.list_guard import JsonListScanner, ListGuard
 from extractor.engines.model_store import ModelSource, go_offline, model_fingerprint, resolve_model
-from extractor.engines.transformers import count_tokens, truncate
 from extractor.errors import ConfigError, GenerationFailed
 from extractor.types import Generation
 
@@ -82,7 +82,7 @@ class LlamaCppEngine:
             ) from exc
         self.max_context_tokens = context_tokens
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.source.tokenizer_path))  # chat template, offsets
-        self._has_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
+        self._has_chat_template = has_chat_template(self.tokenizer)
         self._eos = int(self.llama.token_eos())
 
     # -- the Engine protocol ------------------------------------------------------------------
@@ -184,15 +184,11 @@ class LlamaCppEngine:
         return str(self.llama.detokenize(ids).decode("utf-8", errors="replace"))
 
     def _prompt_ids(self, prompt: Prompt) -> list[int]:
+        # The text both engines render; a chat template carries its own special tokens.
+        text = render(self.tokenizer, prompt).encode("utf-8")
         if self._has_chat_template:
-            text = str(
-                self.tokenizer.apply_chat_template(
-                    [dict(m) for m in prompt], tokenize=False, add_generation_prompt=True
-                )
-            )
-            return list(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
-        text = "\n\n".join(m["content"] for m in prompt) + "\n\n"
-        return list(self.llama.tokenize(text.encode("utf-8"), add_bos=True, special=False))
+            return list(self.llama.tokenize(text, add_bos=False, special=True))
+        return list(self.llama.tokenize(text, add_bos=True, special=False))
 
     def _grammar(self, constraint: Constraint) -> str:
         return self._matchers.grammar(constraint)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from extractor.cards import read_card
 from extractor.errors import ConfigError, EngineError
 
 log = logging.getLogger(__name__)
@@ -189,8 +190,6 @@ def model_fingerprint(source: ModelSource) -> str:
 
 
 def _adapter(folder: Path) -> ModelSource:
-    from extractor.finetune.card import read_card
-
     card = read_card(folder)
     base_name = card["base"]["model"]
     base = resolve_model(None if base_name == EMBEDDED else base_name)
@@ -225,8 +224,6 @@ def model_for(model: str | os.PathLike[str] | None, schema_name: str, fingerprin
 
 def shipped_adapter(schema_name: str, fingerprint: str) -> Path | None:
     """The adapter shipped for a schema, if one was trained for this exact version of it."""
-    from extractor.finetune.card import read_card
-
     spec = importlib.util.find_spec(SHIPPED_ADAPTERS)
     if spec is None or not spec.submodule_search_locations:
         return None

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from extractor.engines.base import Constraint, LazyEngine, Prompt, token_ends
+from extractor.engines.chat import count_tokens, has_chat_template, render, truncate
 from extractor.engines.constraints import MatcherFactory
 from extractor.engines.decoder import Decoder
 from extractor.engines.list_guard import ListGuard
@@ -76,7 +77,7 @@ class TransformersEngine:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"  # decoder-only batches: prompts end where answers start
         self.max_context_tokens = int(getattr(self.model.config, "max_position_embeddings", 2048))
-        self._has_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
+        self._has_chat_template = has_chat_template(self.tokenizer)
 
     def count_tokens(self, text: str) -> int:
         return count_tokens(self.tokenizer, text)
@@ -118,22 +119,11 @@ class TransformersEngine:
 
     def render(self, prompt: Prompt) -> str:
         """The exact text the model sees for `prompt` (chat template applied when the model has one)."""
-        if self._has_chat_template:
-            return str(
-                self.tokenizer.apply_chat_template(
-                    [dict(m) for m in prompt], tokenize=False, add_generation_prompt=True
-                )
-            )
-        return self._plain(prompt)
+        return render(self.tokenizer, prompt)
 
     def prompt_ids(self, prompt: Prompt) -> list[int]:
         """The token ids `generate` feeds the model for `prompt` (for building training examples)."""
         return list(self.tokenizer(self.render(prompt), add_special_tokens=not self._has_chat_template)["input_ids"])
-
-    @staticmethod
-    def _plain(prompt: Prompt) -> str:
-        # Models without a chat template get the messages as plain paragraphs.
-        return "\n\n".join(m["content"] for m in prompt) + "\n\n"
 
     def _grammar(self, constraint: Constraint | None) -> str | None:
         return None if constraint is None else self._matchers.grammar(constraint)
@@ -164,19 +154,6 @@ class TransformersEngine:
     @functools.cached_property
     def _token_strings(self) -> list[str]:
         return self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
-
-
-def count_tokens(tokenizer: Any, text: str) -> int:
-    """Tokens of `text` under a Hugging Face tokenizer (no special tokens)."""
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-def truncate(tokenizer: Any, text: str, max_tokens: int) -> str:
-    """The longest prefix of `text` that is at most `max_tokens` tokens of a Hugging Face tokenizer."""
-    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-    if len(offsets) <= max_tokens:
-        return text
-    return text[: offsets[max_tokens - 1][1]] if max_tokens > 0 else ""
 
 
 def _merge_adapter(model: Any, adapter: Any) -> Any:

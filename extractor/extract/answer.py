@@ -12,9 +12,9 @@ import pydantic
 from extractor.errors import InvalidOutput, OutputTruncated
 from extractor.extract.chunks import Chunk
 from extractor.extract.confidence import field_confidence
-from extractor.extract.evidence import TextIndex, ground
-from extractor.extract.grounded import resolve
+from extractor.extract.evidence import TextIndex, locate
 from extractor.extract.merge import Part
+from extractor.extract.spans import read_spans
 from extractor.schema import SchemaInfo
 from extractor.types import Document, Evidence, Generation
 
@@ -32,11 +32,11 @@ def read_part(
     answer = parse_answer(generation)
     printed: dict[str, Evidence] = {}
     if copied_spans:
-        answer, spans = resolve(answer, schema.fields, doc, doc.text[chunk.start : chunk.end], offset=chunk.start)
+        answer, spans = read_spans(answer, schema.fields, doc, doc.text[chunk.start : chunk.end], offset=chunk.start)
         printed = {e.field: e for e in spans}
     data = validate(answer, schema)
     confidence = field_confidence(generation.text, generation.token_ends, generation.token_logprobs)
-    evidence = ground(data, schema.fields, doc, index, printed, confidence)
+    evidence = locate(data, schema.fields, doc, index, printed, confidence)
     return Part(data, {e.field: e for e in evidence})
 
 

@@ -218,7 +218,7 @@ def _fold(text: str) -> tuple[str, list[int]]:
     return "".join(out), where
 
 
-def ground(
+def locate(
     data: dict[str, Any],
     fields: tuple[FieldSpec, ...],
     doc: Document,

@@ -20,8 +20,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from extractor.cards import read_card, write_card
 from extractor.errors import ConfigError
-from extractor.finetune.card import read_card, write_card
 from extractor.finetune.config import FinetuneConfig
 from extractor.finetune.data import build_examples, load_labelled
 from extractor.finetune.trainer import LoraTrainer, Progress

@@ -75,7 +75,7 @@ def rewrite(path: Path, live: Mapping[str, str]) -> int:
     return table.num_rows
 
 
-def merge(paths: Iterable[Path], target: Path) -> int:
+def merge_files(paths: Iterable[Path], target: Path) -> int:
     """Write the rows of `paths` into one file `target` (the sources are left for the caller)."""
     tables = [pq.read_table(p, partitioning=None) for p in paths]
     merged = pa.concat_tables(tables, promote_options="permissive")
@@ -132,7 +132,7 @@ __all__ = [
     "dataset_dir",
     "item_key",
     "item_keys",
-    "merge",
+    "merge_files",
     "read_dataset",
     "rewrite",
     "temp_files",

@@ -15,6 +15,7 @@ Migrations are append-only (`PRAGMA user_version`).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -178,6 +179,26 @@ class Ledger:
                 (action, schema_name, schema_fp, model_fp, now(), pid, command),
             )
             return int(cur.lastrowid or 0)
+
+    @contextmanager
+    def recording(
+        self,
+        action: str,
+        schema_name: str | None = None,
+        schema_fp: str | None = None,
+        model_fp: str | None = None,
+        command: str = "",
+    ) -> Iterator[int]:
+        """A run of `action` ("run", "write", "compact") in the runs table, around the block: its
+        id while it runs, finished after, failed if the block raises (a killed process leaves it
+        running, and the next run marks it interrupted)."""
+        run_id = self.start_run(action, schema_name, schema_fp, model_fp, command, os.getpid())
+        try:
+            yield run_id
+        except BaseException:
+            self.update_run(run_id, status="failed", finished_at=now())
+            raise
+        self.finish_run(run_id)
 
     def update_run(self, run_id: int, **counts: int | str) -> None:
         assignments = ", ".join(f"{name}=?" for name in counts)

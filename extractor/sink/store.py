@@ -31,7 +31,7 @@ from extractor.sink.dataset import (
     data_files,
     dataset_dir,
     item_key,
-    merge,
+    merge_files,
     prune_empty_dirs,
     rewrite,
     temp_files,
@@ -285,7 +285,7 @@ class OutputStore:
                     continue
                 seq += 1
                 target = self.out / partition / f"compact-{run_id:06d}-{seq:04d}.parquet"
-                rows = merge((self.out / rel for rel, _ in batch), target)
+                rows = merge_files((self.out / rel for rel, _ in batch), target)
                 self.ledger.replace_files(
                     [rel for rel, _ in batch],
                     NewFile(str(target.relative_to(self.out)), kind, rows),

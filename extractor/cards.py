@@ -3,6 +3,8 @@
 It says what the adapter is for (schema name and fingerprint: a run with another schema is
 refused), what it was trained from (base model and its SHA-256, data count and hash), how
 (hyper-parameters, command line, time, hardware) and how well (dev score per epoch, test scores).
+Written by fine-tuning, read by the runtime (which adapter serves which schema, on which base), so
+it lives beside both rather than inside either.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from extractor.schema import FieldSpec, map_leaves
 from extractor.types import Document, Evidence
 
 
-def resolve(
+def read_spans(
     answer: dict[str, Any], fields: tuple[FieldSpec, ...], doc: Document, text: str, offset: int = 0
 ) -> tuple[dict[str, Any], list[Evidence]]:
     """(values ready for validation, evidence for each extractive value). `text` is the part of
