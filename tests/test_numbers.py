@@ -78,6 +78,12 @@ def test_a_grounded_bare_number_is_one_the_text_prints(tiny_engine, total: str, 
     assert _accepts(tiny_engine, constraint, _answer(total)) is ok
 
 
+def test_numbers_longer_than_any_field_are_not_offered(tiny_engine) -> None:  # type: ignore[no-untyped-def]
+    text = TEXT + "\nIBAN DE44 5001 0517 5407 3249 31, ref 1234567890123456789012345678901234"
+    constraint = Constraint(lark=grounded_grammar(load_schema(Amounts), text))  # builds (no decimal overflow)
+    assert _accepts(tiny_engine, constraint, _answer("1234.5"))
+
+
 def test_bare_numbers_are_typed_exactly() -> None:
     generation = Generation(text=_answer("1234.10", "0.1", "3"), prompt_tokens=1, completion_tokens=1, finished=True)
     data = validate(parse_answer(generation), load_schema(Amounts))

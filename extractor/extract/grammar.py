@@ -36,7 +36,13 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from extractor.extract.constraint import DEFAULT_MAX_ITEMS, DEFAULT_MAX_STRING, number_digits, number_regex
+from extractor.extract.constraint import (
+    DEFAULT_MAX_ITEMS,
+    DEFAULT_MAX_STRING,
+    MAX_INTEGER_DIGITS,
+    number_digits,
+    number_regex,
+)
 from extractor.schema import FieldSpec, SchemaInfo
 
 if TYPE_CHECKING:
@@ -89,6 +95,8 @@ def number_forms(values: Iterable[Decimal], spec: FieldSpec) -> list[str]:
     pattern = re.compile(number_regex(spec))
     forms: set[str] = set()
     for value in values:
+        if value.adjusted() >= MAX_INTEGER_DIGITS:
+            continue  # longer than any number field allows (an account number, a barcode)
         whole = value == value.to_integral_value()
         if spec.kind == "integer" and not whole:
             continue
