@@ -112,3 +112,33 @@ def test_llamacpp_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     # the engine is still usable after the failed prompt: the same good document once more
     again = run([folder / "a-good.txt"], load_schema(SMALL), engine, RunConfig(parse_workers=0, max_new_tokens=300))
     assert again.records[0].provenance.decoding == "grounded"
+
+
+def test_a_bug_building_one_documents_grammar_falls_back_for_that_document_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside strict mode (tests run strict), a bug of ours on one document's text does not stop the batch."""
+    import importlib
+    import json
+
+    from extractor.engines.fake import FakeEngine
+
+    extract = importlib.import_module("extractor.extract")
+    real = extract.grounded_grammar
+
+    def grammar(schema, text):  # type: ignore[no-untyped-def]
+        if BREAKS_GRAMMAR in text:
+            raise ArithmeticError("a bug on this text")
+        return real(schema, text)
+
+    monkeypatch.setattr(extract, "grounded_grammar", grammar)
+    answer = json.dumps({"ref": "R-1", "kind": "a", "tags": [], "items": []})
+    folder = three_documents(tmp_path / "in")
+    with pytest.raises(ArithmeticError):  # strict (tests): our bug is raised
+        run([folder], load_schema(SMALL), FakeEngine(respond=lambda p: answer), RunConfig(parse_workers=0))
+    monkeypatch.delenv("EXTRACTOR_STRICT")
+    result = run([folder], load_schema(SMALL), FakeEngine(respond=lambda p: answer), RunConfig(parse_workers=0))
+    decoding = {Path(r.source).name: r.provenance.decoding for r in result.records if r.provenance}
+    assert result.ok == 3
+    assert decoding["a-good.txt"] == decoding["c-engine.txt"] == "grounded"
+    assert is_fallback(decoding["b-grammar.txt"]) and "ArithmeticError: a bug on this text" in decoding["b-grammar.txt"]

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -34,6 +35,7 @@ from extractor.extract.evidence import TextIndex
 from extractor.extract.grammar import grounded_grammar
 from extractor.extract.merge import Part, merge_parts
 from extractor.extract.prompt import build_prompt, instructions
+from extractor.parse.pool import strict_from_env
 from extractor.schema import SchemaInfo
 from extractor.types import Document, ErrorInfo, Evidence, Generation, Provenance, Record, Stage, Status
 
@@ -92,16 +94,25 @@ def extract_batch(
     plans = [_plan(doc, engine, budget, config) for doc in docs]
     jobs = [(plan, chunk) for plan in plans for chunk in plan.chunks]
     json_constraint = Constraint(json_schema=generation_schema(schema))
-    prompts, constraints = [], []
-    for plan, chunk in jobs:
+    prompts, constraints, unbuilt = [], [], {}
+    for i, (plan, chunk) in enumerate(jobs):
         text = plan.doc.text[chunk.start : chunk.end]
         prompts.append(build_prompt(schema, text, truncated=plan.truncated).messages)
         if config.decoding == "grounded":
-            constraints.append(Constraint(lark=grounded_grammar(schema, text), fallback=json_constraint))
-        else:
-            constraints.append(json_constraint)
+            try:
+                constraints.append(Constraint(lark=grounded_grammar(schema, text), fallback=json_constraint))
+                continue
+            except Exception as exc:  # a bug of ours, on one document's text: that document falls back
+                if config.on_error == "raise" or strict_from_env():
+                    raise
+                log.error("grounded grammar not built for %s", plan.doc.source, exc_info=True)
+                unbuilt[i] = f"grammar not built: {type(exc).__name__}: {exc}"[:300]
+        constraints.append(json_constraint)
     started = time.perf_counter()
     outcomes = _generate(engine, prompts, constraints, config)
+    for i, reason in unbuilt.items():  # the row says it was decoded under the JSON Schema, and why
+        if isinstance(outcomes[i], Generation):
+            outcomes[i] = dataclasses.replace(outcomes[i], fallback_reason=reason)
     per_doc_s = (time.perf_counter() - started) / len(docs)
     for (plan, chunk), outcome in zip(jobs, outcomes, strict=True):
         try:
