@@ -237,8 +237,8 @@ def shipped_adapter(schema_name: str, fingerprint: str) -> Path | None:
         if card["schema"]["fingerprint"] == fingerprint:
             return folder
         log.warning(
-            "the shipped adapter %s was trained for another version of schema %r (fingerprint %s, now %s); "
-            "using the default model instead",
+            "the shipped adapter %s serves a schema named %r with fingerprint %s, not this one (%s: another "
+            "version, or a schema of your own with the same name); using the default model instead",
             folder.name,
             schema_name,
             card["schema"]["fingerprint"],
