@@ -3,13 +3,11 @@ put in the models folder, and the shipped fine-tuned adapters with the schema ea
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from extractor.cards import read_card
 from extractor.engines import registry as pullable
-from extractor.engines.model_store import ADAPTER_CONFIG, EMBEDDED, SHIPPED_ADAPTERS, embedded_gguf
+from extractor.engines.model_store import EMBEDDED, embedded_gguf, shipped_adapters
 from extractor.errors import ConfigError
 
 
@@ -74,19 +72,17 @@ def _local(pulled: set[str]) -> list[Entry]:
 
 
 def _adapters() -> list[Entry]:
-    spec = importlib.util.find_spec(SHIPPED_ADAPTERS)
-    if spec is None or not spec.submodule_search_locations:
-        return []
-    root = Path(next(iter(spec.submodule_search_locations)))
-    entries = []
-    for folder in sorted(root.iterdir()):
-        if (folder / ADAPTER_CONFIG).is_file():
-            card = read_card(folder)
-            base = card["base"]["model"]
-            entries.append(
-                Entry(str(folder), "adapter", True, _size(folder), serves=card["schema"]["name"], note=f"on {base}")
-            )
-    return entries
+    return [
+        Entry(
+            str(folder),
+            "adapter",
+            True,
+            _size(folder),
+            serves=card["schema"]["name"],
+            note=f"on {card['base']['model']}",
+        )
+        for folder, card in shipped_adapters()
+    ]
 
 
 def _size(folder: Path) -> int:

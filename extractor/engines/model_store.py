@@ -222,16 +222,18 @@ def model_for(model: str | os.PathLike[str] | None, schema_name: str, fingerprin
     return strongest.name if strongest is not None else None
 
 
-def shipped_adapter(schema_name: str, fingerprint: str) -> Path | None:
-    """The adapter shipped for a schema, if one was trained for this exact version of it."""
+def shipped_adapters() -> list[tuple[Path, dict[str, Any]]]:
+    """The adapters shipped in the `extractor_models` package, with their cards, in name order."""
     spec = importlib.util.find_spec(SHIPPED_ADAPTERS)
     if spec is None or not spec.submodule_search_locations:
-        return None
+        return []
     root = Path(next(iter(spec.submodule_search_locations)))
-    for folder in sorted(root.iterdir()):
-        if not (folder / ADAPTER_CONFIG).is_file():
-            continue
-        card = read_card(folder)
+    return [(folder, read_card(folder)) for folder in sorted(root.iterdir()) if (folder / ADAPTER_CONFIG).is_file()]
+
+
+def shipped_adapter(schema_name: str, fingerprint: str) -> Path | None:
+    """The adapter shipped for a schema, if one was trained for this exact version of it."""
+    for folder, card in shipped_adapters():
         if card["schema"]["name"] != schema_name:
             continue
         if card["schema"]["fingerprint"] == fingerprint:

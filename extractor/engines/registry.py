@@ -30,7 +30,6 @@ from typing import Any, BinaryIO
 
 from extractor.errors import ConfigError
 
-EMBEDDED_STRENGTH = 1  # the embedded 135M model: below every model in the registry
 _DISK_MARGIN = 64 * 1024 * 1024
 _PIP_MESSAGE = 600  # characters of pip's own message kept in an error
 
