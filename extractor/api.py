@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from extractor.config import RunConfig
+from extractor.config import NightlyOptions, RunConfig
 from extractor.engines.base import Engine, LazyEngine, lazy_engine
 from extractor.engines.model_store import model_for
-from extractor.pipeline import OnRecord, RunResult, run, run_incremental
+from extractor.job import Job, OnRecord
+from extractor.pipeline import RunResult, execute
 from extractor.schema import SchemaInfo, load_schema
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class Extractor:
         return self._engine
 
     def _engine_for_run(self) -> LazyEngine:
-        """What a nightly run gets: the engine's identity, and a way to load it only if needed."""
+        """What a run gets: the engine's identity, and a way to load it (once) only if needed."""
         return dataclasses.replace(self._lazy, build=lambda: self.engine)
 
     def run(
@@ -72,21 +73,16 @@ class Extractor:
         out: PathLike | None = None,
         full: bool = False,
         max_attempts: int = 3,
+        nightly: NightlyOptions | None = None,
     ) -> RunResult:
         """Extract every input; with `out`, add only what is new to that output folder (as
-        `extractor run` does) and return this run's records."""
-        if out is None:
-            return run(_as_list(inputs), self.schema, self.engine, self.config, on_record=on_record)
-        return run_incremental(
-            _as_list(inputs),
-            out,
-            self.schema,
-            self._engine_for_run(),
-            self.config,
-            full=full,
-            max_attempts=max_attempts,
-            on_record=on_record,
+        `extractor run` does) and return this run's records. `nightly` holds every nightly
+        option (`full` and `max_attempts` are shortcuts for two of them)."""
+        nightly = nightly or NightlyOptions(full=full, max_attempts=max_attempts)
+        job = Job.build(
+            _as_list(inputs), self.schema, engine=self._engine_for_run(), config=self.config, out=out, nightly=nightly
         )
+        return execute(job, on_record=on_record)
 
     def extract(self, inputs: PathLike | Iterable[PathLike]) -> pd.DataFrame:
         result = self.run(inputs)

@@ -17,7 +17,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from extractor.cli_options import config_options
+from extractor.cli_progress import RunProgress, run_summary
+from extractor.config import NightlyOptions, ParseLimits, RunConfig
 from extractor.errors import ConfigError, EngineError, InputError, OutputError, OutputLocked
+from extractor.finetune.config import FinetuneConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -30,120 +34,30 @@ stdout = Console()
 EXIT_OK, EXIT_SOME_FAILED, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 _console_handler: logging.Handler | None = None  # set by main(); -v raises what it shows
 
-
-def _ft_default(name: str) -> Any:
-    from extractor.finetune.config import FinetuneConfig
-
-    return FinetuneConfig.model_fields[name].default
-
-
-def _default(name: str) -> Any:
-    """The RunConfig default, so the CLI and the API cannot disagree."""
-    from extractor.config import RunConfig
-
-    return RunConfig.model_fields[name].default
-
-
-def _limit(name: str) -> Any:
-    from extractor.config import ParseLimits
-
-    return ParseLimits.model_fields[name].default
+MODEL_HELP = (
+    "A pulled model's name (`extractor models`), a local model folder, .gguf, or fine-tuned adapter folder; "
+    "'embedded' for the bare embedded model (default: the adapter shipped for the schema, else the strongest "
+    "pulled model, else the embedded one)."
+)
+ENGINE_HELP = (
+    "auto (llamacpp on a CPU for GGUF models when installed, else transformers; transformers under --runner "
+    "ray), transformers (batched; GPU) or llamacpp (runs the GGUF; needs extractor\\[llamacpp])."
+)
 
 
 @app.command("run")
+@config_options(config=RunConfig, nightly=NightlyOptions)
 def run_command(
     inputs: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or globs.")],
     schema: Annotated[str, typer.Option("--schema", "-s", help="Shipped name, file.py:Class or module:Class.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: Parquet datasets and the ledger.")],
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="Local model folder, .gguf, or fine-tuned adapter folder; 'embedded' for the bare embedded model "
-            "(default: the adapter shipped for the schema, else the embedded model).",
-        ),
-    ] = None,
-    engine_name: Annotated[
-        str,
-        typer.Option(
-            "--engine",
-            help="auto (default: llamacpp on a CPU for GGUF models when installed, else transformers; "
-            "transformers under --runner ray), transformers (batched; GPU) or llamacpp (runs the GGUF; needs "
-            "extractor[llamacpp]).",
-        ),
-    ] = "auto",
-    runner_name: Annotated[
-        str,
-        typer.Option(
-            "--runner",
-            help="local (this process) or ray (Ray Data actors, on this machine or a cluster; needs extractor[ray]).",
-        ),
-    ] = "local",
-    address: Annotated[
-        str | None,
-        typer.Option(help="--runner ray: the cluster to join ('auto', 'ray://head:10001'); default: a local Ray."),
-    ] = None,
-    actors: Annotated[
-        int | None,
-        typer.Option(min=1, help="--runner ray: model actors (default: one per GPU, else one)."),
-    ] = None,
-    full: Annotated[bool, typer.Option("--full", help="Process every input again, not only new ones.")] = False,
-    max_attempts: Annotated[int, typer.Option(min=1, help="Tries per failed document across runs.")] = 3,
-    batch_size: Annotated[
-        int, typer.Option(min=1, help="Documents handed to the engine at once (it sorts them by length).")
-    ] = _default("batch_size"),
-    max_input_tokens: Annotated[int, typer.Option(min=65, help="Document tokens kept in the prompt.")] = _default(
-        "max_input_tokens"
-    ),
-    max_new_tokens: Annotated[int, typer.Option(min=1, help="Token budget for one answer.")] = _default(
-        "max_new_tokens"
-    ),
-    decoding: Annotated[
-        str, typer.Option(help="json: schema-constrained; grounded: extractive fields copy spans of the document.")
-    ] = _default("decoding"),
-    long_documents: Annotated[
-        str, typer.Option(help="chunk: read long documents in overlapping parts and merge; truncate: the start only.")
-    ] = _default("long_documents"),
-    max_chunks: Annotated[int, typer.Option(min=1, help="Parts read per long document at most.")] = _default(
-        "max_chunks"
-    ),
-    min_confidence: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0, max=1.0, help="Flag rows with a field under this confidence or not found in the text (_review)."
-        ),
-    ] = None,
-    max_file_mb: Annotated[float, typer.Option(min=0.001, help="Larger files become error rows.")] = _limit(
-        "max_file_bytes"
-    )
-    / 2**20,
-    max_pages: Annotated[int, typer.Option(min=1, help="PDFs with more pages become error rows.")] = _limit(
-        "max_pages"
-    ),
-    parse_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds one file may take to parse.")] = _limit(
-        "parse_timeout_s"
-    ),
-    max_attachment_mb: Annotated[float, typer.Option(min=0.001, help="Attachment bytes read per email.")] = _limit(
-        "max_attachment_bytes"
-    )
-    / 2**20,
-    max_attachment_depth: Annotated[int, typer.Option(min=0, help="Levels of attached emails followed.")] = _limit(
-        "max_attachment_depth"
-    ),
-    parse_workers: Annotated[
-        int, typer.Option(min=0, help="Parse processes (0: in this process, without timeout or crash isolation).")
-    ] = _default("parse_workers"),
-    ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="OCR scanned pages and images with Tesseract.")] = _limit(
-        "ocr"
-    ),
-    ocr_lang: Annotated[str, typer.Option(help="Tesseract languages, e.g. eng+fra+deu.")] = _limit("ocr_lang"),
-    pdf_passwords: Annotated[
-        Path | None,
-        typer.Option(
-            "--pdf-passwords",
-            help="File of passwords to try on password-protected PDFs: UTF-8, one per line, taken literally "
-            "(default: the file named by $EXTRACTOR_PDF_PASSWORDS_FILE).",
-        ),
-    ] = None,
+    config: RunConfig,
+    nightly: NightlyOptions,
+    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "auto",
+    runner: Annotated[str, typer.Option(help="local (this process) or ray (Ray Data; extractor\\[ray]).")] = "local",
+    address: Annotated[str | None, typer.Option(help="--runner ray: cluster to join (default: local Ray).")] = None,
+    actors: Annotated[int | None, typer.Option(min=1, help="--runner ray: model actors (default: 1 per GPU).")] = None,
     log_file: Annotated[Path | None, typer.Option(help="Append JSON log lines here (one per document).")] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="-v: summary, -vv: every document.")] = 0,
     show: Annotated[bool, typer.Option("--show", help="Print the rows and errors of this run.")] = False,
@@ -154,132 +68,32 @@ def run_command(
     Safe to run every night on a growing folder and to kill at any moment: only new or changed
     documents are processed, and a rerun ends with every input exactly once.
     """
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from extractor.config import ParseLimits
-    from extractor.engines.base import lazy_engine
-    from extractor.engines.model_store import model_for
-    from extractor.parse.ocr import check_languages
-    from extractor.pipeline import discover, run_incremental
-    from extractor.schema import load_schema
+    from extractor.job import Job
+    from extractor.pipeline import execute
 
     _configure_logging(verbose, log_file)
     with _config_errors():
-        limits = _validated(
-            ParseLimits,
-            max_file_bytes=int(max_file_mb * 2**20),
-            max_pages=max_pages,
-            parse_timeout_s=parse_timeout,
-            max_attachment_bytes=int(max_attachment_mb * 2**20),
-            max_attachment_depth=max_attachment_depth,
-            ocr=ocr,
-            ocr_lang=ocr_lang,
-            pdf_passwords=ParseLimits.read_pdf_passwords(pdf_passwords),
-        )
-        if ocr:
-            check_languages(ocr_lang)  # before the model resolves, not only once a document needs extracting
-        config = _run_config(
-            batch_size=batch_size,
-            max_input_tokens=max_input_tokens,
-            max_new_tokens=max_new_tokens,
-            decoding=decoding,
-            long_documents=long_documents,
-            max_chunks=max_chunks,
-            min_confidence=min_confidence,
-            limits=limits,
-            parse_workers=parse_workers,
-        )
-        schema_info = load_schema(schema)
-        discovery = discover(inputs)
-        runner, engine_name = _runner(runner_name, engine_name, address, actors)
-        engine = lazy_engine(engine_name, model_for(model, schema_info.name, schema_info.fingerprint))
-
-    with (
-        _config_errors(),
-        Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("ok {task.fields[ok]} · failed {task.fields[failed]} · OCR pages {task.fields[ocr]}"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=quiet,
-        ) as progress,
-    ):
-        task = progress.add_task(f"planning {len(discovery)} inputs", total=None, ok=0, failed=0, ocr=0)
-        counts = {"ok": 0, "failed": 0, "ocr": 0}
-
-        def on_plan(plan) -> None:  # type: ignore[no-untyped-def]
-            todo = len(plan.todo) + len(discovery.missing)
-            progress.update(task, description=f"extracting {schema_info.name}", total=todo)
-            if plan.skipped:
-                progress.console.print(f"{plan.skipped} inputs already done, skipped")
-
-        def on_record(record) -> None:  # type: ignore[no-untyped-def]
-            counts["ok" if record.ok else "failed"] += 1
-            counts["ocr"] += record.provenance.ocr_pages if record.provenance else 0
-            progress.update(task, advance=1, **counts)
-
-        result = run_incremental(
-            discovery,
-            out,
-            schema_info,
-            engine,
-            config,
-            full=full,
-            max_attempts=max_attempts,
-            on_plan=on_plan,
-            on_record=on_record,
-            command=_command_line(),
+        job = Job.build(
+            inputs,
+            schema,
+            model=model,
+            engine=engine,
             runner=runner,
+            address=address,
+            actors=actors,
+            config=config,
+            out=out,
+            nightly=nightly,
+            command=_command_line(),
         )
+        with RunProgress(console, job, disable=quiet) as progress:
+            result = execute(job, on_plan=progress.on_plan, on_record=progress.on_record)
     if show:
-        _print_rows(result.rows(), [f.name for f in schema_info.fields])
+        _print_rows(result.rows(), [f.name for f in job.schema.fields])
         if result.failed:
             _print_errors(result.errors())
-    plan = result.plan
-    assert plan is not None
-    skipped = [
-        f"{n} {what}"
-        for n, what in (
-            (plan.unchanged, "unchanged"),
-            (plan.exhausted, "failed before, out of attempts"),
-            (plan.duplicates, "duplicate content"),
-            (len(plan.moved), "moved (path updated)"),
-            (len(plan.retired), "replaced by new content"),
-        )
-        if n
-    ]
-    console.print(
-        f"[bold]{len(discovery)} inputs[/]: {len(result.records)} processed, [green]{result.ok} ok[/], "
-        f"[red]{result.failed} failed[/]"
-        + (
-            f" · {result.fallbacks} decoded under the JSON Schema (grounded grammar fell back)"
-            if result.fallbacks
-            else ""
-        )
-        + (f" · {', '.join(skipped)}" if skipped else "")
-        + f" · {result.elapsed_s:.1f} s ({result.docs_per_minute:.1f} documents/min) · model {engine.model_id}"
-        + f"\n→ {out / schema_info.name}/ and {out / (schema_info.name + '.errors')}/ · `extractor status {out}`"
-    )
+    console.print(run_summary(job, result))
     raise typer.Exit(EXIT_SOME_FAILED if result.failed else EXIT_OK)
-
-
-def _runner(runner: str, engine: str, address: str | None, actors: int | None):  # type: ignore[no-untyped-def]
-    """(the runner, the engine name) for --runner/--engine; `--engine ray` still means --runner ray."""
-    if engine == "ray":
-        console.print("[yellow]warning:[/] --engine ray is now --runner ray (the engine is transformers by default)")
-        runner, engine = "ray", "auto"
-    if runner == "ray":
-        from extractor.pipeline_ray import RayRunner
-
-        return RayRunner(address=address, actors=actors), "transformers" if engine == "auto" else engine
-    if runner != "local":
-        raise ConfigError(f"unknown runner {runner!r}; available: local, ray")
-    if address is not None or actors is not None:
-        raise ConfigError("--address and --actors are for --runner ray")
-    return None, engine
 
 
 @app.command("status")
@@ -373,17 +187,20 @@ def review_command(
 
 
 @app.command("parse")
+@config_options(limits=ParseLimits)
 def parse_command(
     file: Annotated[Path, typer.Argument(help="One document.")],
+    limits: ParseLimits,
     as_json: Annotated[bool, typer.Option("--json", help="Print the Document as JSON.")] = False,
 ) -> None:
-    """Show what the parser sees in FILE: its text, pages, sections and metadata."""
+    """Show what the parser sees in FILE (with the limits of `extractor run`): its text, pages,
+    sections and metadata."""
     from dataclasses import asdict
 
     from extractor.parse import parse_file
 
     try:
-        doc = parse_file(file)
+        doc = parse_file(file, limits)
     except InputError as exc:
         console.print(f"[red]{file}: {type(exc).__name__}: {exc}[/]")
         raise typer.Exit(EXIT_SOME_FAILED) from None
@@ -504,61 +321,23 @@ def synth_command(
 
 
 @app.command("finetune")
+@config_options(config=FinetuneConfig)
 def finetune_command(
     schema: Annotated[str, typer.Option("--schema", "-s", help="The schema the adapter will serve.")],
     train: Annotated[Path, typer.Option(help="labels.jsonl, or a folder holding one (its train split if split).")],
     dev: Annotated[Path, typer.Option(help="Labels scored after each epoch (their dev split if split).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the adapter and its model card.")],
+    config: FinetuneConfig,
     test: Annotated[Path | None, typer.Option(help="Labels to score the final adapter on (test split).")] = None,
     model: Annotated[str | None, typer.Option(help="Base model folder or .gguf (default: embedded).")] = None,
-    rank: Annotated[int, typer.Option(min=1)] = _ft_default("rank"),
-    alpha: Annotated[int, typer.Option(min=1)] = _ft_default("alpha"),
-    dropout: Annotated[float, typer.Option(min=0.0, max=0.99)] = _ft_default("dropout"),
-    target_modules: Annotated[str, typer.Option(help="Comma-separated module names.")] = ",".join(
-        _ft_default("target_modules")
-    ),
-    learning_rate: Annotated[float, typer.Option("--lr", min=0.0)] = _ft_default("learning_rate"),
-    epochs: Annotated[int, typer.Option(min=1)] = _ft_default("epochs"),
-    batch_size: Annotated[int, typer.Option(min=1, help="Examples per optimiser step.")] = _ft_default("batch_size"),
-    micro_batch_size: Annotated[
-        int, typer.Option(min=1, help="Examples per forward pass: lower it to save memory, same gradient.")
-    ] = _ft_default("micro_batch_size"),
-    max_seq_len: Annotated[int, typer.Option(min=128)] = _ft_default("max_seq_len"),
-    seed: Annotated[int, typer.Option(help="Same seed and data, same adapter.")] = _ft_default("seed"),
-    decoding: Annotated[str, typer.Option(help="The decoding the adapter is trained for.")] = _ft_default("decoding"),
-    patience: Annotated[int, typer.Option(min=0, help="Stop after this many epochs without a better dev F1.")] = (
-        _ft_default("patience")
-    ),
-    dev_limit: Annotated[int, typer.Option(min=0, help="Dev documents scored per epoch (0: all).")] = _ft_default(
-        "dev_limit"
-    ),
     reproduce: Annotated[str, typer.Option(help="Command recorded on the card to rebuild this adapter.")] = "",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Fine-tune a LoRA adapter for SCHEMA; an interrupted run resumes when rerun with the same settings."""
-
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from extractor.finetune import FinetuneConfig, finetune
+    from extractor.finetune import finetune
 
-    with _config_errors():
-        config = _validated(
-            FinetuneConfig,
-            rank=rank,
-            alpha=alpha,
-            dropout=dropout,
-            target_modules=tuple(m.strip() for m in target_modules.split(",") if m.strip()),
-            learning_rate=learning_rate,
-            epochs=epochs,
-            batch_size=batch_size,
-            micro_batch_size=micro_batch_size,
-            max_seq_len=max_seq_len,
-            seed=seed,
-            decoding=decoding,
-            patience=patience,
-            dev_limit=dev_limit,
-        )
-    command = _command_line()
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -574,31 +353,28 @@ def finetune_command(
             bar.update(task, description=what, total=p.total_steps, completed=p.step, loss=f"{p.loss:.4f}")
 
         card = finetune(
-            schema,
-            train,
-            dev,
-            out,
-            model=model,
-            test=test,
-            config=config,
-            device=device,
-            command=command,
-            reproduce=reproduce,
-            on_progress=on_progress,
-        )
+            schema, train, dev, out, model=model, test=test, config=config, device=device,
+            command=_command_line(), reproduce=reproduce, on_progress=on_progress,
+        )  # fmt: skip
+    stdout.print(training_summary(card, schema, out))
+
+
+def training_summary(card: dict[str, Any], schema: str, out: Path) -> str:
+    """Per-epoch loss and dev scores, the test score, and how to use the adapter."""
     training = card["training"]
-    for h in training["history"]:
-        stdout.print(
-            f"epoch {h['epoch']}: train loss {h['train_loss']:.4f} · dev micro F1 {h['dev_micro_f1']:.3f} "
-            f"· macro F1 {h['dev_macro_f1']:.3f}"
-        )
+    lines = [
+        f"epoch {h['epoch']}: train loss {h['train_loss']:.4f} · dev micro F1 {h['dev_micro_f1']:.3f} "
+        f"· macro F1 {h['dev_macro_f1']:.3f}"
+        for h in training["history"]
+    ]
     if "test" in card:
         t = card["test"]
-        stdout.print(f"test: micro F1 {t['micro_f1']:.3f} · macro F1 {t['macro_f1']:.3f} ({t['documents']} documents)")
-    stdout.print(
+        lines.append(f"test: micro F1 {t['micro_f1']:.3f} · macro F1 {t['macro_f1']:.3f} ({t['documents']} documents)")
+    lines.append(
         f"adapter (best epoch {training['best_epoch']}) and card in {out} · {training['steps']} steps in "
         f"{training['seconds']:.0f} s · use it with: extractor run DIR --schema {schema} --model {out}"
     )
+    return "\n".join(lines)
 
 
 @app.command("eval")
@@ -648,21 +424,6 @@ def _command_line() -> str:
     import shlex
 
     return "extractor " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-
-
-def _run_config(**options: object):  # type: ignore[no-untyped-def]
-    from extractor.config import RunConfig
-
-    return _validated(RunConfig, **options)
-
-
-def _validated(model: type, **options: object):  # type: ignore[no-untyped-def]
-    from pydantic import ValidationError
-
-    try:
-        return model(**options)
-    except ValidationError as exc:
-        raise ConfigError(str(exc)) from None
 
 
 class _config_errors:

@@ -1,17 +1,17 @@
-"""The one loop: inputs -> parse -> extract -> Records. The API, the CLI and scheduled jobs all
-go through `run`.
+"""The one loop: inputs -> parse -> extract -> Records. `execute` runs a `Job`; the CLI, the API
+and the Ray runner all go through it (`run` and `run_incremental` build the Job for you).
 
 Every input ends as exactly one Record: a successful one, or a failed one that names the file,
 the stage and the reason. An input error never stops the batch; anything that is not an
 `ExtractorError` is a bug and propagates.
 
-`run` keeps the Records in memory; `run_incremental` is the nightly job: it adds to an output
-folder, processing only what is new, committing as it goes, safe to kill at any moment.
+A Job without an output folder keeps its Records in memory; with one it is the nightly job: it adds
+to that folder, processing only what is new, committing as it goes, safe to kill at any moment.
 """
 
 from __future__ import annotations
 
-import glob
+import dataclasses
 import logging
 import os
 import time
@@ -20,13 +20,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from extractor import faults
-from extractor.config import RunConfig
+from extractor.config import NightlyOptions, RunConfig
 from extractor.engines.base import Engine, LazyEngine
 from extractor.errors import ConfigError, MissingInput
 from extractor.extract import document_budget, extract_batch, is_fallback
+from extractor.inputs import Discovery, discover
+from extractor.job import Job, OnRecord, Runner
 from extractor.parse.ocr import check_languages
 from extractor.parse.pool import Parsed, ParsePool, parse_serially
 from extractor.schema import SchemaInfo
@@ -40,24 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("extractor.run")
 
-OnRecord = Callable[[Record], None]
-
-
-class Runner(Protocol):
-    """What runs the planned work of an incremental run: this process (`run_local`) or a Ray
-    cluster (`extractor.pipeline_ray.RayRunner`). It returns one Record per input of `work`."""
-
-    def __call__(
-        self,
-        work: Discovery,
-        schema: SchemaInfo,
-        engine: Engine | LazyEngine,
-        config: RunConfig,
-        on_record: OnRecord | None = None,
-    ) -> RunResult: ...
-
-
-_GLOB_CHARS = frozenset("*?[")
+__all__ = ["Discovery", "Job", "OnRecord", "RunResult", "Runner", "discover", "execute", "run", "run_incremental"]
 
 
 @dataclass
@@ -118,68 +103,141 @@ class RunResult:
         return files
 
 
-@dataclass(frozen=True)
-class Discovery:
-    """The expanded inputs: files in a stable order without repeats, and (input, reason) for
-    each input that matched nothing."""
+def execute(job: Job, *, on_plan: Callable[[Plan], None] | None = None, on_record: OnRecord | None = None) -> RunResult:
+    """Run a job: one Record per input, each passed to `on_record` as it is made.
 
-    files: tuple[Path, ...]
-    missing: tuple[tuple[str, str], ...]
-
-    def __len__(self) -> int:
-        return len(self.files) + len(self.missing)
-
-
-def discover(inputs: Iterable[str | os.PathLike[str]]) -> Discovery:
-    """Expand files, folders (recursively; hidden files and folders skipped) and globs."""
-    files: dict[Path, None] = {}
-    missing: list[tuple[str, str]] = []
-    for item in inputs:
-        text = os.fspath(item)
-        path = Path(text)
-        if path.is_dir():
-            found = sorted(_walk(path))
-            if not found:
-                missing.append((text, f"folder has no files: {text}"))
-            files.update(dict.fromkeys(found))
-        elif path.exists() or path.is_symlink():
-            files[path] = None
-        elif _GLOB_CHARS & set(text):
-            matched = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
-            if not matched:
-                missing.append((text, f"no files match {text}"))
-            files.update(dict.fromkeys(matched))
-        else:
-            missing.append((text, f"no such file or folder: {text}"))
-    return Discovery(tuple(files), tuple(missing))
-
-
-def _walk(root: Path) -> Iterable[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):  # does not follow symlinked folders
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            if not name.startswith("."):
-                yield Path(dirpath) / name
+    What would fail the whole run fails first, before any document is read (a model trained for
+    another schema, an OCR language that is not installed). With `job.out`, `on_plan` is told what
+    is new before the work starts.
+    """
+    preflight(job.engine, job.schema, job.config)
+    if job.out is None:
+        return (job.runner or run_local)(job, on_record)
+    return _run_into(job, on_plan, on_record)
 
 
 def run(
     inputs: Iterable[str | os.PathLike[str]] | Discovery,
     schema: SchemaInfo,
-    engine: Engine,
+    engine: Engine | LazyEngine,
     config: RunConfig | None = None,
     on_record: OnRecord | None = None,
 ) -> RunResult:
-    """Parse and extract every input; return one Record per input, in input order per batch.
+    """Parse and extract every input in this process; return one Record per input."""
+    return execute(Job.build(inputs, schema, engine=engine, config=config), on_record=on_record)
 
-    `inputs` may be an already expanded `Discovery` (e.g. the CLI sizes its progress bar first).
-    """
-    config = config or RunConfig()
-    preflight(engine, schema, config)
+
+def run_incremental(
+    inputs: Iterable[str | os.PathLike[str]] | Discovery,
+    out: str | os.PathLike[str],
+    schema: SchemaInfo,
+    engine: Engine | LazyEngine,
+    config: RunConfig | None = None,
+    *,
+    on_plan: Callable[[Plan], None] | None = None,
+    on_record: OnRecord | None = None,
+    command: str = "",
+    runner: Runner | None = None,
+    **nightly: object,
+) -> RunResult:
+    """The nightly job: add what is new in `inputs` to the output folder `out`; `nightly` are the
+    fields of `NightlyOptions` (full, max_attempts, commit_every, commit_interval_s)."""
+    job = Job.build(
+        inputs,
+        schema,
+        engine=engine,
+        runner=runner or "local",
+        config=config,
+        out=out,
+        nightly=NightlyOptions.model_validate(nightly),
+        command=command,
+    )
+    return execute(job, on_plan=on_plan, on_record=on_record)
+
+
+def _run_into(job: Job, on_plan: Callable[[Plan], None] | None, on_record: OnRecord | None) -> RunResult:
+    """Only documents whose content, schema or model is new are processed (all of them with
+    `full`); failures are retried up to `max_attempts`. Records are committed every `commit_every`
+    documents or `commit_interval_s` seconds, so a kill loses at most that much work, and a rerun
+    after any kill ends with every input exactly once. A `LazyEngine` is built only if there is work."""
+    assert job.out is not None
+    schema, nightly, discovery = job.schema, job.nightly, job.inputs
+    model_fp = model_fingerprint(job.engine, job.config)
+    run_date = date.today()
+    with (
+        OutputStore(job.out) as store,
+        store.ledger.recording("run", schema.name, schema.fingerprint, model_fp, job.command) as run_id,
+    ):
+        ledger = store.ledger
+        plan = store.plan(
+            discovery.files,
+            discovery.missing,
+            schema,
+            model_fp,
+            full=nightly.full,
+            max_attempts=nightly.max_attempts,
+            run_id=run_id,
+        )
+        faults.point("after_plan")
+        ledger.update_run(run_id, inputs=len(discovery), planned=len(plan.todo) + len(discovery.missing))
+        if on_plan is not None:
+            on_plan(plan)
+        work = Discovery(tuple(plan.todo), discovery.missing)
+        result = RunResult(schema=schema, model_id=job.engine.model_id, model_fingerprint=model_fp)
+        written: list[Path] = []
+        if len(work):
+            buffer: list[Record] = []
+            last_commit = time.monotonic()
+
+            def commit() -> None:
+                nonlocal last_commit
+                written.extend(store.commit(buffer, schema, model_fp, run_id, run_date, plan.key_of))
+                buffer.clear()
+                last_commit = time.monotonic()
+
+            def on_each(record: Record) -> None:
+                buffer.append(record)
+                if on_record is not None:
+                    on_record(record)
+                due = time.monotonic() - last_commit >= nightly.commit_interval_s
+                if len(buffer) >= nightly.commit_every or due:
+                    commit()
+
+            try:
+                result = (job.runner or run_local)(dataclasses.replace(job, inputs=work), on_each)
+            finally:
+                commit()  # what is done is kept, whatever stopped the run
+        result.plan, result.files = plan, written
+        ledger.update_run(run_id, ok=result.ok, failed=result.failed)
+    log.info(
+        "run finished",
+        extra={
+            "out": str(job.out),
+            "schema": schema.name,
+            "inputs": len(discovery),
+            "processed": len(result.records),
+            "ok": result.ok,
+            "failed": result.failed,
+            "grounded_fallbacks": result.fallbacks,
+            "skipped": plan.skipped,
+            "moved": len(plan.moved),
+            "retired": len(plan.retired),
+            "elapsed_s": round(result.elapsed_s, 3),
+        },
+    )
+    return result
+
+
+def run_local(job: Job, on_record: OnRecord | None = None) -> RunResult:
+    """The default `Runner`: parse and extract the job's inputs in this process (building its
+    engine here if it is lazy); one Record per input, in input order per batch."""
+    schema, config = job.schema, job.config
+    engine = job.engine.build() if isinstance(job.engine, LazyEngine) else job.engine
+    document_budget(engine, schema, config)  # a context too small for the prompt fails before any document
     started = time.perf_counter()
     result = RunResult(schema=schema, model_id=engine.model_id, model_fingerprint=model_fingerprint(engine, config))
     emit = Emitter(result, config, on_record)
-    discovery = inputs if isinstance(inputs, Discovery) else discover(inputs)
-    for source, reason in discovery.missing:
+    for source, reason in job.inputs.missing:
         emit(failed_record(source, Stage.DISCOVER, MissingInput(reason), schema, engine.model_id), MissingInput(reason))
 
     batch: list[Document] = []
@@ -196,7 +254,7 @@ def run(
         batch.clear()
         batch_parse_s.clear()
 
-    with _parsed(discovery.files, config) as parsed_files:
+    with _parsed(job.inputs.files, config) as parsed_files:
         for parsed in parsed_files:
             faults.point("after_parse")
             if parsed.error is not None:
@@ -210,104 +268,6 @@ def run(
     flush()
     result.elapsed_s = time.perf_counter() - started
     return result
-
-
-def run_incremental(
-    inputs: Iterable[str | os.PathLike[str]] | Discovery,
-    out: str | os.PathLike[str],
-    schema: SchemaInfo,
-    engine: Engine | LazyEngine,
-    config: RunConfig | None = None,
-    *,
-    full: bool = False,
-    max_attempts: int = 3,
-    commit_every: int = 64,
-    commit_interval_s: float = 60.0,
-    on_plan: Callable[[Plan], None] | None = None,
-    on_record: OnRecord | None = None,
-    command: str = "",
-    runner: Runner | None = None,
-) -> RunResult:
-    """The nightly job: add what is new in `inputs` to the output folder `out`.
-
-    Only documents whose content, schema or model is new are processed (all of them with `full`);
-    failures are retried up to `max_attempts`. Records are committed every `commit_every` documents
-    or `commit_interval_s` seconds, so a kill loses at most that much work, and a rerun after any
-    kill ends with every input exactly once. A `LazyEngine` is built only if there is work.
-    `runner` runs the work (default: in this process; `RayRunner` on a Ray cluster).
-    """
-    config = config or RunConfig()
-    check_model_schema(engine, schema)
-    discovery = inputs if isinstance(inputs, Discovery) else discover(inputs)
-    model_fp = model_fingerprint(engine, config)
-    run_date = date.today()
-    with (
-        OutputStore(out) as store,
-        store.ledger.recording("run", schema.name, schema.fingerprint, model_fp, command) as run_id,
-    ):
-        ledger = store.ledger
-        plan = store.plan(
-            discovery.files, discovery.missing, schema, model_fp, full=full, max_attempts=max_attempts, run_id=run_id
-        )
-        faults.point("after_plan")
-        ledger.update_run(run_id, inputs=len(discovery), planned=len(plan.todo) + len(discovery.missing))
-        if on_plan is not None:
-            on_plan(plan)
-        work = Discovery(tuple(plan.todo), discovery.missing)
-        result = RunResult(schema=schema, model_id=engine.model_id, model_fingerprint=model_fp)
-        written: list[Path] = []
-        if len(work):
-            buffer: list[Record] = []
-            last_commit = time.monotonic()
-
-            def commit() -> None:
-                nonlocal last_commit
-                written.extend(store.commit(buffer, schema, model_fp, run_id, run_date, plan.key_of))
-                buffer.clear()
-                last_commit = time.monotonic()
-
-            def on_each(record: Record) -> None:
-                buffer.append(record)
-                if on_record is not None:
-                    on_record(record)
-                if len(buffer) >= commit_every or time.monotonic() - last_commit >= commit_interval_s:
-                    commit()
-
-            try:
-                result = (runner or run_local)(work, schema, engine, config, on_each)
-            finally:
-                commit()  # what is done is kept, whatever stopped the run
-        result.plan, result.files = plan, written
-        ledger.update_run(run_id, ok=result.ok, failed=result.failed)
-    log.info(
-        "run finished",
-        extra={
-            "out": str(out),
-            "schema": schema.name,
-            "inputs": len(discovery),
-            "processed": len(result.records),
-            "ok": result.ok,
-            "failed": result.failed,
-            "grounded_fallbacks": result.fallbacks,
-            "skipped": plan.skipped,
-            "moved": len(plan.moved),
-            "retired": len(plan.retired),
-            "elapsed_s": round(result.elapsed_s, 3),
-        },
-    )
-    return result
-
-
-def run_local(
-    work: Discovery,
-    schema: SchemaInfo,
-    engine: Engine | LazyEngine,
-    config: RunConfig,
-    on_record: OnRecord | None = None,
-) -> RunResult:
-    """The default `Runner`: build the engine here (if it is lazy) and `run`."""
-    built = engine.build() if isinstance(engine, LazyEngine) else engine
-    return run(work, schema, built, config, on_record=on_record)
 
 
 @contextmanager
@@ -352,7 +312,8 @@ def record_error(record: Record) -> Exception:
 
 def preflight(engine: Engine | LazyEngine, schema: SchemaInfo, config: RunConfig) -> None:
     """What makes a run fail before any document is read: a model trained for another schema, an
-    OCR language that is not installed, a context too small for the prompt (a loaded engine only)."""
+    OCR language that is not installed, a context too small for the prompt (a loaded engine only;
+    a lazy one is checked once it is built, by whatever runs the work)."""
     check_model_schema(engine, schema)
     if config.limits.ocr:
         check_languages(config.limits.ocr_lang)
@@ -361,7 +322,7 @@ def preflight(engine: Engine | LazyEngine, schema: SchemaInfo, config: RunConfig
 
 
 def _log_record(record: Record) -> None:
-    fields = {"source": record.source, "doc_id": record.doc_id, "status": record.status.value}
+    fields: dict[str, object] = {"source": record.source, "doc_id": record.doc_id, "status": record.status.value}
     if record.provenance is not None and is_fallback(record.provenance.decoding):
         fields["decoding"] = record.provenance.decoding
     if record.error is not None:

@@ -27,7 +27,8 @@ from typing import Any
 from extractor.config import ParseLimits, RunConfig
 from extractor.engines.base import Engine, LazyEngine, lazy_engine
 from extractor.errors import ConfigError, MissingInput
-from extractor.pipeline import Discovery, Emitter, OnRecord, RunResult, failed_record, model_fingerprint, preflight
+from extractor.job import Job, OnRecord
+from extractor.pipeline import Emitter, RunResult, failed_record, model_fingerprint
 from extractor.schema import SHIPPED_PACKAGE, SchemaInfo
 from extractor.types import Stage
 
@@ -38,7 +39,9 @@ PARSE_BATCH = 8  # files a parse actor takes at once
 
 @dataclass(frozen=True)
 class RayRunner:
-    """Runs `run_incremental`'s work on Ray Data: `run_incremental(..., runner=RayRunner("auto"))`.
+    """Runs a job's work on Ray Data: `execute(Job.build(..., runner=RayRunner("auto")))`. What
+    fails a whole run was checked by `execute` before; the document budget is checked by each
+    actor, on its own engine.
 
     address: None starts a Ray instance on this machine; "auto" or "ray://host:10001" joins a cluster.
     actors: extraction actors (each loads the model once); default one per GPU, else one.
@@ -54,23 +57,16 @@ class RayRunner:
     cpus_per_actor: float | None = None
     parse_actors: int | None = None
 
-    def __call__(
-        self,
-        work: Discovery,
-        schema: SchemaInfo,
-        engine: Engine | LazyEngine,
-        config: RunConfig,
-        on_record: OnRecord | None = None,
-    ) -> RunResult:
+    def __call__(self, job: Job, on_record: OnRecord | None = None) -> RunResult:
         ray = _connect(self.address)
-        preflight(engine, schema, config)  # the document budget is checked by each actor, on its engine
+        schema, engine, config = job.schema, job.engine, job.config
         started = time.perf_counter()
         result = RunResult(schema=schema, model_id=engine.model_id, model_fingerprint=model_fingerprint(engine, config))
         emit = Emitter(result, config, on_record)
-        for source, reason in work.missing:
+        for source, reason in job.inputs.missing:
             emit(failed_record(source, Stage.DISCOVER, MissingInput(reason), schema, engine.model_id))
-        if work.files:
-            for blob in self._records(ray, work.files, schema, engine, config):
+        if job.inputs.files:
+            for blob in self._records(ray, job.inputs.files, schema, engine, config):
                 emit(pickle.loads(blob))
         result.elapsed_s = time.perf_counter() - started
         return result

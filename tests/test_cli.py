@@ -78,7 +78,7 @@ def test_configuration_errors_exit_2(tmp_path: Path) -> None:
     bad_engine = _run("run", str(tmp_path), "--schema", "invoice", "--out", str(tmp_path / "o"), "--engine", "vllm9")
     assert bad_engine.exit_code == 2 and "unknown engine" in bad_engine.output
     bad_mode = _run("run", str(tmp_path), "--schema", "invoice", "--out", str(tmp_path / "o"), "--long-documents", "x")
-    assert bad_mode.exit_code == 2 and "long_documents" in bad_mode.output
+    assert bad_mode.exit_code == 2 and "--long-documents" in bad_mode.output
     assert not (tmp_path / "o").exists()  # nothing written before the configuration is known good
     no_folder = _run("review", str(tmp_path / "nothing"))
     assert no_folder.exit_code == 2 and "no such output folder" in no_folder.output
@@ -106,17 +106,20 @@ def test_synth_command(tmp_path: Path) -> None:
     assert _run("synth", "--schema", "nope", "--out", str(tmp_path)).exit_code == 2
 
 
-def test_runner_option_and_the_old_engine_ray_spelling(tmp_path: Path) -> None:
-    from extractor.cli import _runner
+def test_runner_option_and_the_old_engine_ray_spelling(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from extractor.job import Job
     from extractor.pipeline_ray import RayRunner
 
-    runner, engine = _runner("ray", "auto", "auto", 2)
-    assert isinstance(runner, RayRunner) and runner.address == "auto" and runner.actors == 2
-    assert engine == "transformers"  # the default engine of Ray actors
-    assert _runner("ray", "llamacpp", None, None)[1] == "llamacpp"  # an explicit engine is kept
-    old, engine = _runner("local", "ray", None, None)  # `--engine ray`, deprecated: still runs on Ray
-    assert isinstance(old, RayRunner) and engine == "transformers"
-    assert _runner("local", "auto", None, None) == (None, "auto")
+    def build(**options: object) -> Job:
+        return Job.build([tmp_path], "invoice", model=str(tiny_model_dir), **options)  # type: ignore[arg-type]
+
+    job = build(runner="ray", address="auto", actors=2)
+    assert isinstance(job.runner, RayRunner) and job.runner.address == "auto" and job.runner.actors == 2
+    assert job.engine.spec is not None and job.engine.spec[0] == "transformers"  # what Ray actors run by default
+    old = build(engine="ray")  # `--engine ray`, deprecated: still runs on Ray
+    assert isinstance(old.runner, RayRunner) and old.engine.spec is not None and old.engine.spec[0] == "transformers"
+    local = build()
+    assert local.runner is None and local.engine.spec is not None and local.engine.spec[0] == "transformers"
     refused = {"--runner cluster": "unknown runner 'cluster'", "--actors 2": "for --runner ray"}
     for option, message in refused.items():
         result = CliRunner().invoke(
