@@ -33,7 +33,7 @@ def break_grammars_of_marked_documents(monkeypatch: pytest.MonkeyPatch) -> None:
     """A grounded grammar llguidance refuses, for the documents that carry the marker."""
     import importlib
 
-    extract = importlib.import_module("extractor.extract")  # `extractor.extract` is also the API's function
+    extract = importlib.import_module("extractor.extract.batch")  # where extract_batch looks it up
     real = extract.grounded_grammar
 
     def grammar(schema, text):  # type: ignore[no-untyped-def]
@@ -123,7 +123,7 @@ def test_a_bug_building_one_documents_grammar_falls_back_for_that_document_only(
 
     from extractor.engines.fake import FakeEngine
 
-    extract = importlib.import_module("extractor.extract")
+    extract = importlib.import_module("extractor.extract.batch")
     real = extract.grounded_grammar
 
     def grammar(schema, text):  # type: ignore[no-untyped-def]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from extractor.errors import ConfigError, ExtractorError
+from extractor.extract.budget import TEMPLATE_SLACK_TOKENS
 from extractor.extract.prompt import build_prompt, instructions
 from extractor.finetune.targets import TargetStats, answer_text
 from extractor.parse import parse_file
@@ -27,7 +28,6 @@ from extractor.schema import SchemaInfo
 log = logging.getLogger(__name__)
 
 IGNORE = -100  # label id that carries no loss
-_TEMPLATE_SLACK_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def build_examples(
 ) -> tuple[list[Example], TargetStats]:
     """Tokenised examples; documents that cannot be parsed or do not fit are skipped with a warning."""
     stats = TargetStats()
-    fixed = engine.count_tokens(instructions(schema)) + _TEMPLATE_SLACK_TOKENS
+    fixed = engine.count_tokens(instructions(schema)) + TEMPLATE_SLACK_TOKENS
     eos = engine.tokenizer.eos_token_id
     examples = []
     for item in labelled.items:
