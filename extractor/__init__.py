@@ -7,7 +7,7 @@ extractor.read("tables/", "invoice")
 """
 
 from extractor.api import Extractor, extract, read
-from extractor.config import ParseLimits, RunConfig
+from extractor.config import NightlyOptions, ParseLimits, RunConfig
 from extractor.errors import (
     ConfigError,
     DocumentError,
@@ -18,8 +18,9 @@ from extractor.errors import (
     OutputError,
     OutputLocked,
 )
+from extractor.job import Job
 from extractor.parse import parse_file
-from extractor.pipeline import RunResult
+from extractor.pipeline import RunResult, execute
 from extractor.schema import SchemaInfo, load_schema
 from extractor.types import Document, ErrorInfo, Record, Stage, Status
 
@@ -33,6 +34,8 @@ __all__ = [
     "Extractor",
     "ExtractorError",
     "InputError",
+    "Job",
+    "NightlyOptions",
     "OutputError",
     "OutputLocked",
     "ParseLimits",
@@ -42,6 +45,7 @@ __all__ = [
     "SchemaInfo",
     "Stage",
     "Status",
+    "execute",
     "extract",
     "load_schema",
     "parse_file",
