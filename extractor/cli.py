@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from extractor.cli_options import config_options
-from extractor.cli_progress import RunProgress, run_summary
+from extractor.cli_progress import LabelProgress, RunProgress, label_summary, run_summary
 from extractor.config import NightlyOptions, ParseLimits, RunConfig
 from extractor.errors import ConfigError, EngineError, InputError, OutputError, OutputLocked
 from extractor.finetune.config import FinetuneConfig
@@ -94,6 +94,49 @@ def run_command(
             _print_errors(result.errors())
     console.print(run_summary(job, result))
     raise typer.Exit(EXIT_SOME_FAILED if result.failed else EXIT_OK)
+
+
+@app.command("label")
+@config_options(config=RunConfig)
+def label_command(
+    inputs: Annotated[list[str] | None, typer.Argument(help="Your documents: files, folders or globs.")] = None,
+    *,
+    schema: Annotated[str, typer.Option("--schema", "-s", help="Shipped name, file.py:Class or module:Class.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Labels folder: labels.jsonl, texts, review.html.")],
+    config: RunConfig,
+    model: Annotated[str | None, typer.Option(help="Teacher (default: the strongest pulled model).")] = None,
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "auto",
+    n: Annotated[int, typer.Option("--n", min=1, help="Labels wanted in OUT in all (reruns add up to it).")] = 200,
+    seed: Annotated[int, typer.Option(help="Same seed and documents, same sample.")] = 0,
+    relabel: Annotated[bool, typer.Option(help="Label again what was labelled for an older schema.")] = False,
+    import_file: Annotated[Path | None, typer.Option("--import", help="Merge a review page's saved file.")] = None,
+    reviewer: Annotated[str, typer.Option(help="Your name, recorded on the labels you review.")] = "",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """A teacher model labels a diverse sample of INPUTS into OUT; review them in OUT/review.html,
+    then `--import` the page's saved file. Rerun to add labels: none is duplicated or overwritten."""
+    from extractor.labels import import_corrections, label
+    from extractor.labels.editor import left_to_review, write_editor
+    from extractor.schema import load_schema
+
+    with _config_errors():
+        info = load_schema(schema)
+        if import_file is not None:
+            merged, skipped = import_corrections(out, import_file, info, reviewer)
+            console.print(f"{merged} reviewed labels merged into {out}, {skipped} unreviewed lines left out")
+        elif inputs:
+            with LabelProgress(console, disable=quiet) as progress:
+                result = label(
+                    inputs, info, out, n=n, teacher=model, engine=engine, config=config, seed=seed, relabel=relabel,
+                    on_parsed=progress.on_parsed, on_plan=progress.on_plan, on_record=progress.on_record,
+                    command=_command_line(),
+                )  # fmt: skip
+            console.print(label_summary(result))
+        else:
+            raise ConfigError("give the documents to label, or --import a review page's saved file")
+        page = write_editor(out, info, reviewer)
+    left = left_to_review(out)
+    console.print(f"{left} values left to review → {page}; then: extractor label --import FILE -s {schema} -o {out}")
 
 
 @app.command("status")
@@ -324,10 +367,17 @@ def synth_command(
 @config_options(config=FinetuneConfig)
 def finetune_command(
     schema: Annotated[str, typer.Option("--schema", "-s", help="The schema the adapter will serve.")],
-    train: Annotated[Path, typer.Option(help="labels.jsonl, or a folder holding one (its train split if split).")],
-    dev: Annotated[Path, typer.Option(help="Labels scored after each epoch (their dev split if split).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the adapter and its model card.")],
+    train: Annotated[Path, typer.Option(help="labels.jsonl, a folder holding one, or a folder of `extractor label`.")],
     config: FinetuneConfig,
+    dev: Annotated[
+        Path | None, typer.Option(help="Labels scored after each epoch (default: held out of --train).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Adapter folder (default: where runs find it).")
+    ] = None,
+    unreviewed_above: Annotated[
+        float | None, typer.Option(min=0, max=1, help="Also train on teacher labels at least this sure (0: all).")
+    ] = None,
     test: Annotated[Path | None, typer.Option(help="Labels to score the final adapter on (test split).")] = None,
     model: Annotated[str | None, typer.Option(help="Base model folder or .gguf (default: embedded).")] = None,
     reproduce: Annotated[str, typer.Option(help="Command recorded on the card to rebuild this adapter.")] = "",
@@ -336,7 +386,9 @@ def finetune_command(
     """Fine-tune a LoRA adapter for SCHEMA; an interrupted run resumes when rerun with the same settings."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from extractor.engines.model_store import adapter_folder
     from extractor.finetune import finetune
+    from extractor.schema import load_schema
 
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -352,15 +404,19 @@ def finetune_command(
             what = f"epoch {p.epoch + 1}" if p.phase == "train" else f"epoch {p.epoch + 1}: scoring dev"
             bar.update(task, description=what, total=p.total_steps, completed=p.step, loss=f"{p.loss:.4f}")
 
+        info = load_schema(schema)
+        out = out or adapter_folder(info.name, info.fingerprint)
         card = finetune(
-            schema, train, dev, out, model=model, test=test, config=config, device=device,
-            command=_command_line(), reproduce=reproduce, on_progress=on_progress,
+            info, train, dev, out, unreviewed_above=unreviewed_above, model=model, test=test,
+            config=config, device=device, command=_command_line(), reproduce=reproduce, on_progress=on_progress,
         )  # fmt: skip
     stdout.print(training_summary(card, schema, out))
 
 
 def training_summary(card: dict[str, Any], schema: str, out: Path) -> str:
     """Per-epoch loss and dev scores, the test score, and how to use the adapter."""
+    from extractor.engines.model_store import adapters_dir
+
     training = card["training"]
     lines = [
         f"epoch {h['epoch']}: train loss {h['train_loss']:.4f} · dev micro F1 {h['dev_micro_f1']:.3f} "
@@ -372,7 +428,8 @@ def training_summary(card: dict[str, Any], schema: str, out: Path) -> str:
         lines.append(f"test: micro F1 {t['micro_f1']:.3f} · macro F1 {t['macro_f1']:.3f} ({t['documents']} documents)")
     lines.append(
         f"adapter (best epoch {training['best_epoch']}) and card in {out} · {training['steps']} steps in "
-        f"{training['seconds']:.0f} s · use it with: extractor run DIR --schema {schema} --model {out}"
+        f"{training['seconds']:.0f} s · use it: extractor run DIR --schema {schema}"
+        + ("" if out.parent == adapters_dir() else f" --model {out}")
     )
     return "\n".join(lines)
 

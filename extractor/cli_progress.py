@@ -1,5 +1,5 @@
-"""What `extractor run` shows while it works and when it ends: a progress bar fed by the run's
-`on_plan` and `on_record` hooks, and a one-paragraph summary of the result."""
+"""What `extractor run` and `extractor label` show while they work and when they end: progress
+bars fed by the run's `on_plan` and `on_record` hooks, and a one-paragraph summary of the result."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 if TYPE_CHECKING:
     from extractor.job import Job
+    from extractor.labels.run import LabelResult
     from extractor.pipeline import RunResult
     from extractor.sink.store import Plan
     from extractor.types import Record
@@ -83,4 +84,57 @@ def run_summary(job: Job, result: RunResult) -> str:
     text += f" · {result.elapsed_s:.1f} s ({result.docs_per_minute:.1f} documents/min) · model {job.engine.model_id}"
     if out is not None:
         text += f"\n→ {out / name}/ and {out / (name + '.errors')}/ · `extractor status {out}`"
+    return text
+
+
+class LabelProgress:
+    """Progress of `extractor label`: the candidates parsed and clustered, then the teacher's labels."""
+
+    def __init__(self, console: Console, *, disable: bool = False) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=disable,
+        )
+        self.parse: TaskID | None = None
+        self.teacher: TaskID | None = None
+
+    def __enter__(self) -> LabelProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.progress.__exit__(exc_type, exc, tb)
+
+    def on_parsed(self, done: int, total: int) -> None:
+        if self.parse is None:
+            self.parse = self.progress.add_task("parsing and clustering", total=total)
+        self.progress.update(self.parse, completed=done)
+
+    def on_plan(self, plan: Plan) -> None:
+        self.teacher = self.progress.add_task("teacher labelling", total=len(plan.todo))
+
+    def on_record(self, record: Record) -> None:
+        if self.teacher is not None:
+            self.progress.update(self.teacher, advance=1)
+
+
+def label_summary(result: LabelResult) -> str:
+    """What a label run did, in rich markup."""
+    text = (
+        f"[bold]{result.candidates} documents[/] in {result.clusters} clusters · {result.picked} sent to the teacher"
+        f" · [green]{result.added} labels added[/] · {result.labels} labels ({result.reviewed} reviewed) cover "
+        f"{result.clusters_covered} of {result.clusters} clusters"
+    )
+    if result.run is not None and result.run.failed:
+        text += f" · [red]{result.run.failed} failed[/] (error rows in {result.folder / 'teacher'})"
+    if result.not_parsed:
+        text += f" · {len(result.not_parsed)} did not parse"
+    if result.dropped:
+        text += f" · {result.dropped} labels of an older schema version dropped"
     return text

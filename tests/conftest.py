@@ -17,6 +17,7 @@ os.environ.setdefault("EXTRACTOR_STRICT", "1")
 # Models pulled on this machine (`extractor models pull`) would change what a run answers with by
 # default; the tests see an empty models folder unless a test makes one.
 os.environ["EXTRACTOR_MODELS_DIR"] = tempfile.mkdtemp(prefix="extractor-test-models-")
+os.environ["EXTRACTOR_ADAPTERS_DIR"] = tempfile.mkdtemp(prefix="extractor-test-adapters-")  # likewise adapters
 
 _CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from extractor.engines import registry as pullable
-from extractor.engines.model_store import EMBEDDED, embedded_gguf, shipped_adapters
+from extractor.engines.model_store import EMBEDDED, embedded_gguf, shipped_adapters, user_adapters
 from extractor.errors import ConfigError
 
 
@@ -79,9 +79,10 @@ def _adapters() -> list[Entry]:
             True,
             _size(folder),
             serves=card["schema"]["name"],
-            note=f"on {card['base']['model']}",
+            note=f"{whose} on {card['base']['model']}",
         )
-        for folder, card in shipped_adapters()
+        for whose, adapters in (("yours,", user_adapters()), ("shipped,", shipped_adapters()))
+        for folder, card in adapters
     ]
 
 

@@ -60,6 +60,7 @@ def cache_dir() -> Path:
 EMBEDDED = "embedded"  # `--model embedded`: the bare embedded model, no shipped adapter
 ADAPTER_CONFIG = "adapter_config.json"
 SHIPPED_ADAPTERS = "extractor_models"  # the repository's models/ folder, installed as a package
+ADAPTERS_ENV = "EXTRACTOR_ADAPTERS_DIR"
 
 
 @dataclass(frozen=True)
@@ -209,17 +210,39 @@ def _adapter(folder: Path) -> ModelSource:
 
 
 def model_for(model: str | os.PathLike[str] | None, schema_name: str, fingerprint: str) -> str | None:
-    """What `--model` means: the named model; else the adapter shipped for the schema; else the
-    strongest pulled model (`extractor models pull`); else the embedded model (None)."""
+    """What `--model` means: the named model; else an adapter trained for this exact schema (yours,
+    in `adapters_dir()`, before a shipped one); else the strongest pulled model (`extractor models
+    pull`); else the embedded model (None)."""
     from extractor.engines.registry import strongest_installed
 
     if model is not None:
         return os.fspath(model)
-    adapter = shipped_adapter(schema_name, fingerprint)
+    adapter = adapter_for(schema_name, fingerprint)
     if adapter is not None:
         return str(adapter)
     strongest = strongest_installed()
     return strongest.name if strongest is not None else None
+
+
+def adapters_dir() -> Path:
+    """Where `extractor finetune` puts the adapters it trains (one folder each) and where a run
+    looks for one serving its schema: $EXTRACTOR_ADAPTERS_DIR, default ~/.local/share/extractor/adapters."""
+    root = os.environ.get(ADAPTERS_ENV)
+    return Path(root) if root else Path.home() / ".local" / "share" / "extractor" / "adapters"
+
+
+def adapter_folder(schema_name: str, fingerprint: str) -> Path:
+    """Where `extractor finetune` puts an adapter for this schema version unless told otherwise."""
+    return adapters_dir() / f"{schema_name}-{fingerprint}"
+
+
+def user_adapters() -> list[tuple[Path, dict[str, Any]]]:
+    """The adapters in `adapters_dir()`, with their cards, newest first."""
+    root = adapters_dir()
+    if not root.is_dir():
+        return []
+    found = [(folder, read_card(folder)) for folder in root.iterdir() if (folder / ADAPTER_CONFIG).is_file()]
+    return sorted(found, key=lambda item: str(item[1].get("created", "")), reverse=True)
 
 
 def shipped_adapters() -> list[tuple[Path, dict[str, Any]]]:
@@ -231,21 +254,23 @@ def shipped_adapters() -> list[tuple[Path, dict[str, Any]]]:
     return [(folder, read_card(folder)) for folder in sorted(root.iterdir()) if (folder / ADAPTER_CONFIG).is_file()]
 
 
-def shipped_adapter(schema_name: str, fingerprint: str) -> Path | None:
-    """The adapter shipped for a schema, if one was trained for this exact version of it."""
-    for folder, card in shipped_adapters():
-        if card["schema"]["name"] != schema_name:
-            continue
-        if card["schema"]["fingerprint"] == fingerprint:
-            return folder
-        log.warning(
-            "the shipped adapter %s serves a schema named %r with fingerprint %s, not this one (%s: another "
-            "version, or a schema of your own with the same name); using the default model instead",
-            folder.name,
-            schema_name,
-            card["schema"]["fingerprint"],
-            fingerprint,
-        )
+def adapter_for(schema_name: str, fingerprint: str) -> Path | None:
+    """The adapter trained for this exact version of a schema: the newest of yours, else the shipped one."""
+    for where, adapters in (("your", user_adapters()), ("the shipped", shipped_adapters())):
+        for folder, card in adapters:
+            if card["schema"]["name"] != schema_name:
+                continue
+            if card["schema"]["fingerprint"] == fingerprint:
+                return folder
+            log.warning(
+                "%s adapter %s serves a schema named %r with fingerprint %s, not this one (%s: another "
+                "version, or another schema with the same name); not using it",
+                where,
+                folder,
+                schema_name,
+                card["schema"]["fingerprint"],
+                fingerprint,
+            )
     return None
 
 

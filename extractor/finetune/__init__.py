@@ -25,7 +25,7 @@ from extractor.errors import ConfigError
 from extractor.finetune.config import FinetuneConfig
 from extractor.finetune.data import build_examples, load_labelled
 from extractor.finetune.trainer import LoraTrainer, Progress
-from extractor.schema import load_schema
+from extractor.schema import SchemaInfo, load_schema
 
 __all__ = ["FinetuneConfig", "Progress", "finetune", "read_card"]
 
@@ -33,11 +33,12 @@ log = logging.getLogger(__name__)
 
 
 def finetune(
-    schema: str,
+    schema: str | SchemaInfo,
     train: str | Path,
-    dev: str | Path,
-    out: str | Path,
+    dev: str | Path | None = None,
+    out: str | Path | None = None,
     *,
+    unreviewed_above: float | None = None,
     model: str | None = None,
     test: str | Path | None = None,
     config: FinetuneConfig | None = None,
@@ -47,16 +48,31 @@ def finetune(
     on_progress: Callable[[Progress], None] | None = None,
     stop_after_steps: int | None = None,
 ) -> dict[str, Any]:
-    """Train, keep the best epoch's adapter in `out`, write its card; return the card."""
-    from extractor.engines.model_store import EMBEDDED, resolve_model, weights_sha256
+    """Train, keep the best epoch's adapter in `out`, write its card; return the card.
+
+    `train` may be a folder written by `extractor label`: its reviewed labels are used (and its
+    unreviewed ones the teacher was at least `unreviewed_above` sure of), a share held out as dev
+    when `dev` is not given. `out` defaults to a folder in `adapters_dir()`, where `extractor run`
+    finds the adapter for this schema without being told.
+    """
+    from extractor.engines.model_store import EMBEDDED, adapter_folder, resolve_model, weights_sha256
     from extractor.engines.transformers import TransformersEngine
+    from extractor.labels.training import is_label_folder, training_split
 
     config = config or FinetuneConfig()
-    schema_info = load_schema(schema)
-    out_dir = Path(out)
+    schema_info = schema if isinstance(schema, SchemaInfo) else load_schema(schema)
+    out_dir = Path(out) if out is not None else adapter_folder(schema_info.name, schema_info.fingerprint)
     base = resolve_model(model)
     if base.adapter is not None:
         raise ConfigError(f"{model} is a fine-tuned adapter; fine-tune from its base model instead")
+    labels: dict[str, Any] | None = None
+    if is_label_folder(Path(train)):
+        split = training_split(Path(train), schema_info, unreviewed_above)
+        train, dev, labels = split.path, dev or split.path, split.provenance
+    elif unreviewed_above is not None:
+        raise ConfigError("--unreviewed-above is for a labels folder written by `extractor label`")
+    if dev is None:
+        raise ConfigError("--dev is needed unless --train is a labels folder written by `extractor label`")
     train_set = load_labelled(train, "train", schema_info)
     dev_set = load_labelled(dev, "dev", schema_info, limit=config.dev_limit)
     started = time.perf_counter()
@@ -91,6 +107,7 @@ def finetune(
                 "values_not_printed": len(stats.not_in_document),
             },
             "dev": {"labels": str(dev_set.labels_path), "documents": len(dev_set.items), "sha256": dev_set.sha256()},
+            **({"labelled": labels} if labels is not None else {}),
         },
         "hyperparameters": config.model_dump(mode="json"),
         "training": {
@@ -110,20 +127,23 @@ def finetune(
     write_card(out_dir, card)
     trainer.clear_checkpoints()
     if test is not None:
-        card["test"] = evaluate_adapter(out_dir, test, config, device)
+        card["test"] = evaluate_adapter(out_dir, test, config, device, schema_info)
         write_card(out_dir, card)
     return card
 
 
-def evaluate_adapter(folder: Path, test: str | Path, config: FinetuneConfig, device: str = "auto") -> dict[str, Any]:
-    """Test scores of a saved adapter, loaded the way `extractor run --model` loads it."""
+def evaluate_adapter(
+    folder: Path, test: str | Path, config: FinetuneConfig, device: str = "auto", schema: SchemaInfo | None = None
+) -> dict[str, Any]:
+    """Test scores of a saved adapter, loaded the way `extractor run --model` loads it (`schema`:
+    the schema it serves, when it is not a shipped one)."""
     from extractor.config import RunConfig
     from extractor.engines.transformers import TransformersEngine
     from extractor.evaluation import score_rows
     from extractor.pipeline import discover, run
 
     card = read_card(folder)
-    schema_info = load_schema(card["schema"]["name"])
+    schema_info = schema or load_schema(card["schema"]["name"])
     test_set = load_labelled(test, "test", schema_info)
     engine = TransformersEngine(str(folder), device=device)
     run_config = RunConfig(decoding=config.decoding, max_new_tokens=config.max_new_tokens)
