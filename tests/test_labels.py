@@ -242,3 +242,17 @@ def test_label_command_writes_labels_and_the_review_page_and_imports_what_it_sav
     assert read_labels(out)[line["doc_id"]].reviewed_by == "bo"
     nothing = CliRunner().invoke(app, base)
     assert nothing.exit_code == 2 and "give the documents to label" in nothing.output
+
+
+def test_a_hand_edited_label_the_schema_refuses_is_named_by_line_and_field(tmp_path: Path, teacher: Teacher) -> None:
+    from extractor.labels.training import training_split
+
+    inbox, out, schema = _inbox(tmp_path / "inbox"), tmp_path / "labels", load_schema(SMALL)
+    label([inbox], schema, out, n=3, teacher="fake")
+    lines = (out / "labels.jsonl").read_text().splitlines()
+    edited = json.loads(lines[1])
+    edited["fields"]["day"] = "the second of May"
+    lines[1] = json.dumps(edited)
+    (out / "labels.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match=r"labels.jsonl:2: field day: Input should be a valid date"):
+        training_split(out, schema, unreviewed_above=0)

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import os
 import random
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,15 +82,16 @@ def label(
     files = list(discovery.files)
     if len(files) > max_candidates:
         files = sorted(random.Random(seed).sample(files, max_candidates))
-    candidates, texts, failed = _parse_candidates(files, config, on_parsed)
-    result.candidates, result.not_parsed = len(candidates), failed
-    grouped = clusters(candidates)
-    result.clusters = len(grouped)
-    order = diverse_order(grouped, seed, labelled=set(labels))
-    picks = order[: max(0, n - len(labels))]
+    staging = folder / ".candidates"  # every candidate's text until the sample is drawn: not in memory
+    try:
+        candidates, failed = _parse_candidates(files, config, staging, on_parsed)
+        picks, grouped = _sample(candidates, labels, n, seed)
+        for _, c in picks:
+            write_text(folder, c.doc_id, (staging / f"{c.doc_id}.txt").read_text(encoding="utf-8"))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    result.candidates, result.not_parsed, result.clusters = len(candidates), failed, len(grouped)
     cluster_of = {c.doc_id: name for name, members in grouped.items() for c in members}
-    for _, c in picks:
-        write_text(folder, c.doc_id, texts[c.doc_id])
     result.picked = len(picks)
 
     # Files that did not parse go to the teacher's run too, to be error rows there like in any run.
@@ -146,21 +148,33 @@ def _strongest_teacher() -> str:
     return strongest.name
 
 
+def _sample(
+    candidates: list[Candidate], labels: dict[str, Label], n: int, seed: int
+) -> tuple[list[tuple[str, Candidate]], dict[str, list[Candidate]]]:
+    """The documents to label now (cluster, candidate), up to `n` labels in all, and the clusters."""
+    grouped = clusters(candidates)
+    order = diverse_order(grouped, seed, labelled=set(labels))
+    return order[: max(0, n - len(labels))], grouped
+
+
 def _parse_candidates(
-    files: list[Path], config: RunConfig, on_parsed: Callable[[int, int], None] | None
-) -> tuple[list[Candidate], dict[str, str], list[tuple[str, str]]]:
-    """Parse every file once: candidates (one per distinct content), their texts, and failures."""
+    files: list[Path], config: RunConfig, staging: Path, on_parsed: Callable[[int, int], None] | None
+) -> tuple[list[Candidate], list[tuple[str, str]]]:
+    """Parse every file once: candidates (one per distinct content; their texts into `staging`),
+    and the files that failed with why."""
     from extractor.parse.pool import ParsePool, parse_serially
 
+    staging.mkdir(parents=True, exist_ok=True)
     candidates: list[Candidate] = []
-    texts: dict[str, str] = {}
+    seen: set[str] = set()
     failed: list[tuple[str, str]] = []
 
     def take(path: Path, doc: Document | None, error: Exception | None) -> None:
         if doc is None:
             failed.append((str(path), f"{type(error).__name__}: {error}"))
-        elif doc.doc_id not in texts:
-            texts[doc.doc_id] = doc.text
+        elif doc.doc_id not in seen:
+            seen.add(doc.doc_id)
+            write_text(staging.parent, doc.doc_id, doc.text, under=staging.name)
             candidates.append(candidate(path, doc))
 
     if config.parse_workers == 0 or not files:
@@ -175,7 +189,7 @@ def _parse_candidates(
                 take(parsed.path, parsed.document, parsed.error)
                 if on_parsed:
                     on_parsed(i, len(files))
-    return candidates, texts, failed
+    return candidates, failed
 
 
 def _teacher_rows(folder: Path, schema: SchemaInfo, doc_ids: set[str]) -> list[dict[str, Any]]:

@@ -60,7 +60,8 @@ class Label:
 
 def read_labels(folder: Path, schema: SchemaInfo | None = None) -> dict[str, Label]:
     """The labels of a folder by doc_id (empty when it has none). With `schema`, every label must
-    be for it: a label written for another version of the schema is a ConfigError that says so."""
+    be for it and hold values it accepts: a label written for another version of the schema, or a
+    value the schema refuses (a hand-edited file), is a ConfigError naming the line and the field."""
     path = folder / LABELS_NAME
     if not path.is_file():
         return {}
@@ -68,6 +69,7 @@ def read_labels(folder: Path, schema: SchemaInfo | None = None) -> dict[str, Lab
     for number, label in _parse_lines(path):
         if schema is not None:
             check_schema(label, schema, f"{path}:{number}")
+            validate_fields(label.fields, schema, f"{path}:{number}")
         labels[label.doc_id] = label
     return labels
 
@@ -85,9 +87,9 @@ def write_labels(folder: Path, labels: Iterable[Label]) -> Path:
     return path
 
 
-def write_text(folder: Path, doc_id: str, text: str) -> None:
+def write_text(folder: Path, doc_id: str, text: str, under: str = TEXTS_DIR) -> None:
     """Keep the document's parsed text beside its label (evidence offsets point into it)."""
-    texts = folder / TEXTS_DIR
+    texts = folder / under
     texts.mkdir(parents=True, exist_ok=True)
     if not all(c in "0123456789abcdef" for c in doc_id):
         raise ValueError(f"not a doc_id: {doc_id!r}")  # doc_ids are hex digests: never a path

@@ -1,0 +1,226 @@
+"""The label -> review -> distil loop, measured on a real labelled set.
+
+    python bench/distil_loop.py --set invoices --test 15 --pool 20 --teacher qwen2.5-coder-1.5b \
+        --corrections 0 25 100 [--epochs 3]
+
+1. The set's documents sorted by name: the first `--test` are held out (the same documents as the
+   zero-shot tables of bench/results/real_sets), the next `--pool` are the user's folder to label.
+2. `extractor label POOL --model TEACHER --n POOL`: the teacher labels the pool (timed).
+3. For each N in `--corrections`: a copy of the labels in which **a simulated person** corrects the
+   N most doubtful values, in the order the review page shows them (values not found in the text,
+   then the lowest confidence): the value is replaced by the set's gold value. Documents whose
+   every value was corrected are marked reviewed. Nothing else is touched.
+4. `extractor finetune --train LABELS --unreviewed-above 0`: a LoRA student on the embedded 135M
+   model from those labels (timed), then `extractor run` of the student on the held-out documents
+   (timed, llama.cpp), scored per field by bench/real_sets/score.py. The teacher's own zero-shot
+   run on the held-out documents is measured in the same way.
+
+Results go to bench/results/distil/runs.json and README.md. Run it alone: two CPU-heavy jobs on 2
+cores slow each other several-fold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.real_sets.run import SETS, commit, run_one  # noqa: E402
+from bench.real_sets.score import read_labels as gold_labels  # noqa: E402
+from extractor.labels.editor import review_queue  # noqa: E402
+from extractor.labels.store import read_labels, validate_fields, write_labels  # noqa: E402
+from extractor.schema import load_schema  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "distil"
+EXTRACTOR = [sys.executable, "-m", "extractor.cli"]
+
+
+def split(set_name: str, test: int, pool: int, work: Path) -> tuple[Path, Path]:
+    """(held-out folder with docs/ and labels.jsonl, pool folder of documents)."""
+    full = ROOT / "data" / "real_sets" / set_name
+    if not (full / "docs").is_dir():
+        raise SystemExit(f"{full / 'docs'} is missing: python bench/real_sets/build_sets.py --ensure")
+    names = sorted(p.name for p in (full / "docs").iterdir() if p.is_file())
+    if len(names) < test + pool:
+        raise SystemExit(f"{set_name} has {len(names)} documents, fewer than --test {test} + --pool {pool}")
+    held, pooled = names[:test], names[test : test + pool]
+    held_dir, pool_dir = work / "test", work / "pool"
+    for folder, chosen in ((held_dir / "docs", held), (pool_dir, pooled)):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for name in chosen:
+            (folder / name).symlink_to(full / "docs" / name)
+    lines = [line for line in (full / "labels.jsonl").read_text().splitlines() if line.strip()]
+    kept = [line for line in lines if Path(json.loads(line)["file"]).name in held]
+    (held_dir / "labels.jsonl").write_text("\n".join(kept) + "\n")
+    return held_dir, pool_dir
+
+
+def timed(command: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{shlex.join(command)} exited {done.returncode}:\n{done.stderr[-3000:]}")
+    return round(time.perf_counter() - started, 1)
+
+
+def corrected(labels_dir: Path, target: Path, schema_spec: str, set_name: str, n: int) -> dict[str, Any]:
+    """Copy the labels folder and let a simulated person correct its `n` most doubtful values with
+    the gold values; return what changed."""
+    schema = load_schema(schema_spec)
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(labels_dir, target, ignore=shutil.ignore_patterns("teacher", "review.html", "finetune.jsonl"))
+    labels = list(read_labels(target, schema).values())
+    gold = {g.file: g.expected for g in gold_labels(ROOT / "data" / "real_sets" / set_name)}
+    queue = review_queue(labels, schema)[:n]
+    changed, touched = 0, {}
+    for item in queue:
+        label = labels[item["doc"]]
+        expected = gold[Path(label.file).name].get(item["field"])
+        fields = touched.setdefault(item["doc"], dict(label.fields))
+        changed += fields.get(item["field"]) != expected
+        fields[item["field"]] = expected
+    decided: dict[int, int] = {}
+    for item in queue:
+        decided[item["doc"]] = decided.get(item["doc"], 0) + 1
+    out = []
+    for d, label in enumerate(labels):
+        if d in touched:
+            fields = validate_fields(touched[d], schema, label.file)
+            whole = decided[d] == len(schema.fields)
+            label = type(label)(
+                **{**label.__dict__, "fields": fields, "reviewed": whole, "reviewed_by": "simulated (gold values)"}
+            )
+        out.append(label)
+    write_labels(target, out)
+    return {
+        "values_corrected": len(queue),
+        "values_changed": changed,
+        "documents_reviewed": sum(x.reviewed for x in out),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", default="invoices", choices=sorted(SETS))
+    parser.add_argument("--test", type=int, default=15)
+    parser.add_argument("--pool", type=int, default=20)
+    parser.add_argument("--teacher", default="qwen2.5-coder-1.5b")
+    parser.add_argument("--corrections", type=int, nargs="+", default=[0, 25, 100])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--skip-teacher-eval", action="store_true", help="do not run the teacher on the test set")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/extractor-distil"))
+    parser.add_argument("--reuse-labels", action="store_true", help="keep the teacher labels of an earlier run")
+    args = parser.parse_args(argv)
+
+    work = args.work / args.set
+    schema_spec = f"{ROOT / 'bench' / 'real_sets' / 'schemas.py'}:{SETS[args.set]}"
+    held, pool = split(args.set, args.test, args.pool, work)
+    record: dict[str, Any] = {
+        "set": args.set,
+        "date": dt.date.today().isoformat(),
+        "commit": commit(),
+        "teacher": args.teacher,
+        "test_documents": args.test,
+        "pool_documents": args.pool,
+        "epochs": args.epochs,
+        "steps": {},
+        "runs": {},
+    }
+    labels_dir = work / "labels"
+    step_file = labels_dir / "label_step.json"  # how the labels were made, kept for --reuse-labels
+    if args.reuse_labels and step_file.is_file():
+        record["steps"]["label"] = {**json.loads(step_file.read_text()), "reused": True}
+    else:
+        shutil.rmtree(labels_dir, ignore_errors=True)
+        label_cmd = [*EXTRACTOR, "label", str(pool), "-s", schema_spec, "-o", str(labels_dir), "--model", args.teacher]
+        label_cmd += ["--n", str(args.pool), "-q"]
+        record["steps"]["label"] = {"command": shlex.join(label_cmd[2:]), "wall_s": timed(label_cmd, work)}
+        step_file.write_text(
+            json.dumps({**record["steps"]["label"], "date": record["date"], "commit": record["commit"]})
+        )
+    print(f"labelled {args.pool} documents in {record['steps']['label']['wall_s']} s", flush=True)
+
+    if not args.skip_teacher_eval:
+        run = run_one(EXTRACTOR, held, args.set, args.teacher, work / "run-teacher", [])
+        record["runs"]["teacher zero-shot"] = run
+        print(f"teacher on the test set: {run['docs_per_min']} docs/min", flush=True)
+    for n in args.corrections:
+        target = work / f"labels-{n}"
+        record["steps"][f"correct {n}"] = corrected(labels_dir, target, schema_spec, args.set, n)
+        adapter = work / f"student-{n}"
+        shutil.rmtree(adapter, ignore_errors=True)
+        train = [*EXTRACTOR, "finetune", "-s", schema_spec, "--train", str(target), "--out", str(adapter)]
+        train += ["--unreviewed-above", "0", "--epochs", str(args.epochs), "--dev-limit", "3"]
+        record["steps"][f"train {n}"] = {"command": shlex.join(train[2:]), "wall_s": timed(train, work)}
+        card = json.loads((adapter / "card.json").read_text())
+        record["steps"][f"train {n}"]["card"] = {"training": card["training"], "labelled": card["data"]["labelled"]}
+        run = run_one(EXTRACTOR, held, args.set, str(adapter), work / f"run-student-{n}", [])
+        record["runs"][f"student, {n} values corrected"] = run
+        print(f"student {n}: trained in {record['steps'][f'train {n}']['wall_s']} s", flush=True)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    runs_path = RESULTS / "runs.json"
+    runs = json.loads(runs_path.read_text()) if runs_path.is_file() else {}
+    runs[f"{args.set} {record['date']} {record['commit']}"] = record
+    runs_path.write_text(json.dumps(runs, indent=1, ensure_ascii=False) + "\n")
+    (RESULTS / "README.md").write_text(render(runs))
+    print((RESULTS / "README.md").read_text())
+    return 0
+
+
+def render(runs: dict[str, Any]) -> str:
+    lines = [
+        "# The label -> review -> distil loop on real documents",
+        "",
+        "Written by `bench/distil_loop.py` from `runs.json`. Per set: the teacher labels a pool of the set's",
+        "documents (`extractor label`); a simulated person corrects the N most doubtful values in the order",
+        "the review page shows them, **with the set's gold values** (no person was involved); a LoRA",
+        "student on the embedded 135M model is trained on the pool's labels (`extractor finetune --train",
+        "--unreviewed-above 0`) and scored on held-out documents of the same set. Accuracy: per labelled",
+        "value, strict / lenient (bench/real_sets/score.py). docs/min end to end, llama.cpp, 2 CPU cores.",
+        "",
+    ]
+    for record in runs.values():
+        lines += [
+            f"## {record['set']} ({record['date']}, {record['commit']})",
+            "",
+            f"Teacher `{record['teacher']}`; pool {record['pool_documents']} documents, held out "
+            f"{record['test_documents']}; {record['epochs']} epochs at most.",
+            "",
+        ]
+        fields = [f["field"] for f in next(iter(record["runs"].values()))["fields"]]
+        header = ["model", "docs/min", *fields]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for name, run in record["runs"].items():
+            cells = {f["field"]: f for f in run["fields"]}
+            row = [name, f"{run['docs_per_min']:.1f}"]
+            row += [f"{cells[f]['strict_acc']:.2f} / {cells[f]['lenient_acc']:.2f}" for f in fields]
+            lines.append("| " + " | ".join(row) + " |")
+        lines += ["", "| step | wall s | what |", "|---|---:|---|"]
+        for step, info in record["steps"].items():
+            if "wall_s" in info:
+                reused = (
+                    f" (labels made {info.get('date', '')} at {info.get('commit', '')}, reused)"
+                    if info.get("reused")
+                    else ""
+                )
+                lines.append(f"| {step} | {info['wall_s']} | `{info['command']}`{reused} |")
+            else:
+                lines.append(f"| {step} | – | {json.dumps(info)} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
