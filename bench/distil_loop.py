@@ -110,6 +110,21 @@ def corrected(labels_dir: Path, target: Path, schema_spec: str, set_name: str, n
     }
 
 
+def reference_runs(set_name: str, test: int, teacher: str) -> dict[str, Any]:
+    """The zero-shot runs of bench/results/real_sets on the same held-out documents (its "first N"
+    subsets are the first N by name, as here): the teacher's and the embedded model's, newest each."""
+    path = ROOT / "bench" / "results" / "real_sets" / "runs.json"
+    runs = json.loads(path.read_text()) if path.is_file() else {}
+    history = subprocess.run(["git", "rev-list", "--abbrev-commit", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    age = {commit: i for i, commit in enumerate(history.stdout.split())}  # 0: the newest
+    found: dict[str, Any] = {}
+    newest_last = sorted(runs.values(), key=lambda run: (run["date"], -age.get(run["commit"], len(age))))
+    for run in newest_last:
+        if run["set"] == f"{set_name}, first {test}" and run["model"] in (teacher, "embedded"):
+            found["teacher" if run["model"] == teacher else "embedded 135M"] = run
+    return {f"{who} zero-shot (real_sets run at {run['commit']})": run for who, run in found.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", default="invoices", choices=sorted(SETS))
@@ -155,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         run = run_one(EXTRACTOR, held, args.set, args.teacher, work / "run-teacher", [])
         record["runs"]["teacher zero-shot"] = run
         print(f"teacher on the test set: {run['docs_per_min']} docs/min", flush=True)
+    else:
+        record["runs"].update(reference_runs(args.set, args.test, args.teacher))
     for n in args.corrections:
         target = work / f"labels-{n}"
         record["steps"][f"correct {n}"] = corrected(labels_dir, target, schema_spec, args.set, n)
