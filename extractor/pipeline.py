@@ -15,8 +15,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -30,7 +29,7 @@ from extractor.extract import document_budget, extract_batch, is_fallback
 from extractor.inputs import Discovery, discover
 from extractor.job import Job, OnRecord, Runner
 from extractor.parse.ocr import check_languages
-from extractor.parse.pool import Parsed, ParsePool, parse_serially
+from extractor.parse.pool import parse_files
 from extractor.schema import SchemaInfo
 from extractor.sink import errors_table, rows_table
 from extractor.sink.store import OutputStore, Plan
@@ -254,7 +253,7 @@ def run_local(job: Job, on_record: OnRecord | None = None) -> RunResult:
         batch.clear()
         batch_parse_s.clear()
 
-    with _parsed(job.inputs.files, config) as parsed_files:
+    with parse_files(job.inputs.files, config.limits, config.parse_workers) as parsed_files:
         for parsed in parsed_files:
             faults.point("after_parse")
             if parsed.error is not None:
@@ -268,17 +267,6 @@ def run_local(job: Job, on_record: OnRecord | None = None) -> RunResult:
     flush()
     result.elapsed_s = time.perf_counter() - started
     return result
-
-
-@contextmanager
-def _parsed(files: Iterable[Path], config: RunConfig) -> Iterator[Iterator[Parsed]]:
-    """Parsed files in order: from worker processes (timeouts, crash isolation) or in-process."""
-    files = list(files)
-    if config.parse_workers == 0 or not files:
-        yield parse_serially(files, config.limits)
-        return
-    with ParsePool(config.limits, workers=min(config.parse_workers, len(files))) as pool:
-        yield pool.map(files)
 
 
 class Emitter:

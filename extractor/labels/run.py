@@ -162,7 +162,7 @@ def _parse_candidates(
 ) -> tuple[list[Candidate], list[tuple[str, str]]]:
     """Parse every file once: candidates (one per distinct content; their texts into `staging`),
     and the files that failed with why."""
-    from extractor.parse.pool import ParsePool, parse_serially
+    from extractor.parse.pool import parse_files
 
     staging.mkdir(parents=True, exist_ok=True)
     candidates: list[Candidate] = []
@@ -177,18 +177,11 @@ def _parse_candidates(
             write_text(staging.parent, doc.doc_id, doc.text, under=staging.name)
             candidates.append(candidate(path, doc))
 
-    if config.parse_workers == 0 or not files:
-        parsed_files: Iterable[Any] = parse_serially(files, config.limits)
+    with parse_files(files, config.limits, config.parse_workers) as parsed_files:
         for i, parsed in enumerate(parsed_files, start=1):
             take(parsed.path, parsed.document, parsed.error)
             if on_parsed:
                 on_parsed(i, len(files))
-    else:
-        with ParsePool(config.limits, workers=min(config.parse_workers, len(files))) as pool:
-            for i, parsed in enumerate(pool.map(files), start=1):
-                take(parsed.path, parsed.document, parsed.error)
-                if on_parsed:
-                    on_parsed(i, len(files))
     return candidates, failed
 
 

@@ -110,6 +110,18 @@ def parse_serially(paths: Iterable[Path], limits: ParseLimits, strict: bool | No
         yield Parsed(path, doc, None, time.perf_counter() - t0)
 
 
+@contextlib.contextmanager
+def parse_files(files: Iterable[Path], limits: ParseLimits, workers: int) -> Iterator[Iterator[Parsed]]:
+    """Parsed files in order: from `workers` worker processes (timeouts, crash isolation), or in
+    this process when `workers` is 0."""
+    files = list(files)
+    if workers == 0 or not files:
+        yield parse_serially(files, limits)
+        return
+    with ParsePool(limits, workers=min(workers, len(files))) as pool:
+        yield pool.map(files)
+
+
 class ParsePool:
     """`with ParsePool(limits, workers=2) as pool: for parsed in pool.map(paths): ...`
 
