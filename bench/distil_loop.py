@@ -136,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-teacher-eval", action="store_true", help="do not run the teacher on the test set")
     parser.add_argument("--work", type=Path, default=Path("/tmp/extractor-distil"))
     parser.add_argument("--reuse-labels", action="store_true", help="keep the teacher labels of an earlier run")
+    parser.add_argument(
+        "--reuse-students",
+        action="store_true",
+        help="keep a student already trained for the same N and --epochs (its training time from its card)",
+    )
     args = parser.parse_args(argv)
 
     work = args.work / args.set
@@ -176,24 +181,39 @@ def main(argv: list[str] | None = None) -> int:
         target = work / f"labels-{n}"
         record["steps"][f"correct {n}"] = corrected(labels_dir, target, schema_spec, args.set, n)
         adapter = work / f"student-{n}"
-        shutil.rmtree(adapter, ignore_errors=True)
         train = [*EXTRACTOR, "finetune", "-s", schema_spec, "--train", str(target), "--out", str(adapter)]
         train += ["--unreviewed-above", "0", "--epochs", str(args.epochs), "--dev-limit", "3"]
-        record["steps"][f"train {n}"] = {"command": shlex.join(train[2:]), "wall_s": timed(train, work)}
-        card = json.loads((adapter / "card.json").read_text())
+        card_path = adapter / "card.json"
+        kept = args.reuse_students and card_path.is_file()
+        if kept and json.loads(card_path.read_text())["hyperparameters"]["epochs"] != args.epochs:
+            kept = False
+        if kept:
+            card = json.loads(card_path.read_text())
+            record["steps"][f"train {n}"] = {
+                "command": shlex.join(train[2:]),
+                "wall_s": card["training"]["seconds"],
+                "reused": f"trained {card.get('created', '?')}; seconds from its card",
+            }
+        else:
+            shutil.rmtree(adapter, ignore_errors=True)
+            record["steps"][f"train {n}"] = {"command": shlex.join(train[2:]), "wall_s": timed(train, work)}
+        card = json.loads(card_path.read_text())
         record["steps"][f"train {n}"]["card"] = {"training": card["training"], "labelled": card["data"]["labelled"]}
         run = run_one(EXTRACTOR, held, args.set, str(adapter), work / f"run-student-{n}", [])
         record["runs"][f"student, {n} values corrected"] = run
         print(f"student {n}: trained in {record['steps'][f'train {n}']['wall_s']} s", flush=True)
+        save(record)  # after every student: a run stopped later keeps what it measured
+    print((RESULTS / "README.md").read_text())
+    return 0
 
+
+def save(record: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs_path = RESULTS / "runs.json"
     runs = json.loads(runs_path.read_text()) if runs_path.is_file() else {}
-    runs[f"{args.set} {record['date']} {record['commit']}"] = record
+    runs[f"{record['set']} {record['date']} {record['commit']}"] = record
     runs_path.write_text(json.dumps(runs, indent=1, ensure_ascii=False) + "\n")
     (RESULTS / "README.md").write_text(render(runs))
-    print((RESULTS / "README.md").read_text())
-    return 0
 
 
 def render(runs: dict[str, Any]) -> str:
@@ -227,11 +247,11 @@ def render(runs: dict[str, Any]) -> str:
         lines += ["", "| step | wall s | what |", "|---|---:|---|"]
         for step, info in record["steps"].items():
             if "wall_s" in info:
-                reused = (
-                    f" (labels made {info.get('date', '')} at {info.get('commit', '')}, reused)"
-                    if info.get("reused")
-                    else ""
-                )
+                reused = ""
+                if isinstance(info.get("reused"), str):  # a student kept from an earlier run
+                    reused = f" ({info['reused']})"
+                elif info.get("reused"):
+                    reused = f" (labels made {info.get('date', '')} at {info.get('commit', '')}, reused)"
                 lines.append(f"| {step} | {info['wall_s']} | `{info['command']}`{reused} |")
             else:
                 lines.append(f"| {step} | – | {json.dumps(info)} |")

@@ -25,6 +25,9 @@ Variants
   decoding of exactly as many tokens as the constrained answer had.
 - memory: the nightly path (`run_incremental`, parse pool, commits) with a stand-in engine on 100
   and on 1,000 invoices: does peak RSS grow with the corpus?
+- `--real` runs only the real-document variants of bench/throughput_real.py instead: llama.cpp
+  answering one prompt at a time against four at once on the labelled real sets, for the embedded
+  model and (when pulled) Qwen2.5-Coder-1.5B, next to llama.cpp's own batched decode rate.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import throughput_real  # bench/, the script's own folder
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "throughput"
@@ -311,6 +316,7 @@ def variant_memory(args: argparse.Namespace) -> dict[str, Any]:
 
 
 VARIANTS = {
+    **throughput_real.VARIANTS,
     "parse": variant_parse,
     "naive": variant_naive,
     "pipeline": variant_pipeline,
@@ -438,6 +444,7 @@ def report(r: dict[str, Any]) -> str:
             f"| {b['docs']} | {b['seconds']} | {b['process']['peak_rss_mib']} |",
         ]
     ran = [(k, v["process"].get("finished_at", "?")) for k, v in r.items() if isinstance(v, dict) and "process" in v]
+    lines += ["", *throughput_real.report(r)]
     lines += ["", "## When each variant ran", ""] + [f"- {k}: {when}" for k, when in ran]
     return "\n".join(lines) + "\n"
 
@@ -518,10 +525,20 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="20 invoices, 10 emails, 200 for memory")
     parser.add_argument("--only", nargs="*", default=None, help="run only these result keys")
+    parser.add_argument("--real", action="store_true", help="only the real-document variants (throughput_real.py)")
     options = parser.parse_args()
     if options.child:
         child(json.loads(options.child))
         return
+    if options.real:
+        from extractor.engines.model_store import resolve_model
+
+        try:
+            have_qwen = resolve_model("qwen2.5-coder-1.5b").gguf is not None
+        except Exception:  # not pulled
+            have_qwen = False
+        real = throughput_real.plan(have_qwen)
+        options.only = [*(options.only or []), *real]
     invoices, emails, memory = (20, 10, 200) if options.quick else (100, 50, 1000)
     folders = make_corpus(invoices, emails, memory)
     try:
@@ -547,6 +564,7 @@ def main() -> None:
         "constraint": ("constraint", {"constraint_docs": 3 if options.quick else 4}),
         "memory_small": ("memory", {"limit": memory // 10}),
         "memory_large": ("memory", {"limit": None}),
+        **(throughput_real.plan(True) if options.real else {}),
     }
     out_file = RESULTS / ("results-quick.json" if options.quick else "results.json")
     results: dict[str, Any] = json.loads(out_file.read_text()) if out_file.is_file() and options.only else {}

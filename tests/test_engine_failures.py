@@ -97,14 +97,15 @@ def test_llamacpp_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
     break_grammars_of_marked_documents(monkeypatch)
     engine = LlamaCppEngine("embedded")
-    real_eval = engine.llama.eval
+    sequences = engine._sequences
+    real_submit = sequences._submit
 
-    def eval_(tokens):  # type: ignore[no-untyped-def]
-        if BREAKS_ENGINE in engine.llama.detokenize(list(tokens)).decode("utf-8", "replace"):
-            raise RuntimeError("llama_decode returned -3")  # what llama-cpp-python raises on a failed decode
-        return real_eval(tokens)
+    def submit(items):  # type: ignore[no-untyped-def]
+        if BREAKS_ENGINE in engine.llama.detokenize([t for t, *_ in items]).decode("utf-8", "replace"):
+            raise GenerationFailed("llama_decode returned -3 for a batch of 1 tokens")
+        return real_submit(items)
 
-    monkeypatch.setattr(engine.llama, "eval", eval_)
+    monkeypatch.setattr(sequences, "_submit", submit)
     folder = three_documents(tmp_path / "in")
     result = run([folder], load_schema(SMALL), engine, RunConfig(parse_workers=0, max_new_tokens=300))
     assert_the_batch_completed(result.records)

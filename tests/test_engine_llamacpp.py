@@ -131,10 +131,7 @@ def test_llamacpp_applies_the_shipped_adapter_as_transformers_does() -> None:
 
     def llama_logits(model: str) -> np.ndarray:
         engine = LlamaCppEngine(model)
-        engine.llama.reset()
-        engine.llama.eval(ids)
-        vocab = engine.llama.n_vocab()
-        return np.ctypeslib.as_array(engine.llama._ctx.get_logits(), shape=(vocab,)).astype(np.float32)
+        return engine._sequences.next_token_logits(ids).numpy()
 
     with_adapter, bare = llama_logits(adapter), llama_logits("embedded")
     assert int(np.argmax(with_adapter)) == int(np.argmax(expected))

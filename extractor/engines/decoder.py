@@ -27,10 +27,10 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from extractor.engines.list_guard import JsonListScanner, ListGuard
+from extractor.engines.greedy import Decoded, Greedy, Row
+from extractor.engines.list_guard import ListGuard
 from extractor.errors import GenerationFailed
 
 PREFIX_CACHE_ENTRIES = 4
@@ -38,29 +38,6 @@ PREFIX_CACHE_ENTRIES = 4
 # batch pass costs its widest row's width for every row (8 measured best on 2 cores: bench/throughput.py).
 DEFAULT_STEP_TOKENS = 8
 MIN_SHARED_PREFIX = 16  # tokens; a shorter common prefix is not worth a cache entry
-
-
-@dataclass
-class Decoded:
-    """One row's answer: token ids (sampled and forced), and per token its log-probability under the
-    constraint (0.0 for forced tokens) and whether it was forced."""
-
-    ids: list[int] = field(default_factory=list)
-    logprobs: list[float] = field(default_factory=list)
-    forced: list[bool] = field(default_factory=list)
-    complete: bool = False  # the grammar accepted the answer (it did not run out of budget)
-    ended: bool = False  # the answer ended (grammar complete, or the model chose end-of-sequence)
-    forward_passes: int = 0
-
-
-@dataclass
-class _Row:
-    index: int
-    matcher: Any  # llguidance.LLMatcher, or None when unconstrained
-    scanner: JsonListScanner
-    position: int  # position id of the row's next token
-    pending: list[int] = field(default_factory=list)  # chosen or forced tokens not yet fed to the model
-    out: Decoded = field(default_factory=Decoded)
 
 
 class Decoder:
@@ -87,6 +64,7 @@ class Decoder:
         self.pad_token_id = pad_token_id
         self.device = device
         self.jump_forward = jump_forward
+        self.greedy = Greedy(token_strings, guard, eos_token_id, jump_forward)
         self.step_tokens = step_tokens
         self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()  # ids -> DynamicCache (batch 1)
 
@@ -106,7 +84,7 @@ class Decoder:
                 matcher = llguidance.LLMatcher(self.ll_tokenizer, grammar, log_level=0)
                 if matcher.is_error():
                     raise GenerationFailed(f"grammar for batch row {i} does not compile: {matcher.get_error()}")
-            rows.append(_Row(i, matcher, JsonListScanner(), position=0))
+            rows.append(Row(i, matcher))
         with torch.inference_mode():
             prefix_len, cache = self._prefix(prompts)
             logits = self._prefill(rows, prompts, prefix_len, cache)
@@ -117,10 +95,10 @@ class Decoder:
                 for slot, r in enumerate(active):
                     row = rows[r]
                     if not row.pending:  # its logits are for its next token: choose it
-                        row.pending = self._step(row, logits[slot], bitmask, max_new_tokens)
+                        row.pending = self.greedy.step(row, logits[slot], bitmask, row.index, max_new_tokens)
                     appended.append(row.pending[: self.step_tokens])
                     row.pending = row.pending[self.step_tokens :]
-                keep = [slot for slot, r in enumerate(active) if not _finished(rows[r], max_new_tokens)]
+                keep = [slot for slot, r in enumerate(active) if not rows[r].finished(max_new_tokens)]
                 if not keep:
                     break
                 if len(keep) < len(active):
@@ -132,46 +110,6 @@ class Decoder:
         return [r.out for r in rows]
 
     # -- steps ---------------------------------------------------------------------------------
-
-    def _step(self, row: _Row, logits: Any, bitmask: Any, max_new_tokens: int) -> list[int]:
-        """Choose the row's next token (and what the grammar forces after it); returns the new ids."""
-        import llguidance.torch
-        import torch
-
-        out = row.out
-        scores = logits.float()
-        if row.matcher is not None:
-            llguidance.torch.fill_next_token_bitmask(row.matcher, bitmask, row.index)
-            llguidance.torch.apply_token_bitmask_inplace(scores, bitmask[row.index].to(scores.device))
-        self.guard.restrict(row.scanner, scores)
-        logprobs = torch.log_softmax(scores, dim=-1)
-        token = int(torch.argmax(scores))
-        if token == self.eos_token_id:
-            out.complete = row.matcher is None or row.matcher.is_accepting()
-            out.ended = True
-            return [token]
-        new = [token]
-        out.logprobs.append(float(logprobs[token]))
-        out.forced.append(False)
-        if row.matcher is not None:
-            if not row.matcher.consume_token(token):
-                raise GenerationFailed(f"grammar refused token {token} it allowed: {row.matcher.get_error()}")
-            if self.jump_forward:
-                room = max_new_tokens - len(out.ids) - 1
-                forced = [t for t in row.matcher.compute_ff_tokens() if t != self.eos_token_id][: max(room, 0)]
-                if forced:
-                    if not row.matcher.consume_tokens(forced):
-                        raise GenerationFailed(f"grammar refused forced tokens: {row.matcher.get_error()}")
-                    new.extend(forced)
-                    out.logprobs.extend([0.0] * len(forced))
-                    out.forced.extend([True] * len(forced))
-            if row.matcher.is_stopped():  # the grammar admits nothing more: no end-of-sequence step
-                out.complete = out.ended = True
-        out.ids.extend(new)
-        for t in new:
-            if t < len(self.token_strings):
-                row.scanner.feed(self.token_strings[t])
-        return new
 
     def _prefix(self, prompts: Sequence[Sequence[int]]) -> tuple[int, Any]:
         """The longest cached prefix shared by every prompt (computed and cached when there is none),
@@ -207,7 +145,7 @@ class Decoder:
         self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
         return cache
 
-    def _prefill(self, rows: list[_Row], prompts: Sequence[Sequence[int]], prefix_len: int, cache: Any) -> Any:
+    def _prefill(self, rows: list[Row], prompts: Sequence[Sequence[int]], prefix_len: int, cache: Any) -> Any:
         import torch
 
         self._mask = torch.ones((len(rows), prefix_len), dtype=torch.long, device=self.device)
@@ -215,7 +153,7 @@ class Decoder:
             row.position = prefix_len
         return self._forward(rows, [list(p[prefix_len:]) for p in prompts], cache)
 
-    def _forward(self, rows: list[_Row], new: list[list[int]], cache: Any) -> Any:
+    def _forward(self, rows: list[Row], new: list[list[int]], cache: Any) -> Any:
         """Append each row's new tokens (left-padded to the longest) and return the last logits."""
         import torch
 
@@ -241,7 +179,3 @@ class Decoder:
             logits_to_keep=1,
         )
         return output.logits[:, -1, :]
-
-
-def _finished(row: _Row, max_new_tokens: int) -> bool:
-    return row.out.ended or len(row.out.ids) >= max_new_tokens

@@ -2,10 +2,10 @@
 `llama-cpp-python`, each answer held to its grammar by llguidance.
 
 llama-cpp-python compiles llama.cpp from source (about 9 minutes here), so it is an optional extra:
-`pip install 'extractor[llamacpp]'`. One context decodes one sequence at a time (its high-level
-API has no batching); the shared prompt prefix is kept in the KV cache between documents (only the
-tokens after it are evaluated), and tokens the grammar forces are evaluated in one call
-(jump-forward), as in the transformers engine. The prompt is rendered with the model's chat
+`pip install 'extractor[llamacpp]'`. Up to `slots` answers decode together in one context
+(`llama_batch.py`: the parts of a long document, or several short documents); the shared prompt
+prefix is evaluated once and kept between calls, and tokens the grammar forces are evaluated in
+the same step (jump-forward), as in the transformers engine. The prompt is rendered with the model's chat
 template from the GGUF's tokenizer (written out once as tokenizer files; the weights are never
 converted), then tokenised by llama.cpp.
 
@@ -23,15 +23,19 @@ from typing import Any
 from extractor.engines.base import Constraint, LazyEngine, Prompt, token_ends
 from extractor.engines.chat import count_tokens, has_chat_template, render, truncate
 from extractor.engines.constraints import MatcherFactory
-from extractor.engines.list_guard import JsonListScanner, ListGuard
+from extractor.engines.greedy import Greedy
+from extractor.engines.list_guard import ListGuard
+from extractor.engines.llama_batch import SequenceBatch
 from extractor.engines.model_store import ModelSource, go_offline, model_fingerprint, resolve_model
 from extractor.errors import ConfigError, GenerationFailed
 from extractor.types import Generation
 
+# Answers decoded at once. On 2 CPU cores, 4 sequences decode 1.4x (135M) and 1.7x (1.5B) the
+# tokens per second of one, and 8 no more than 4 (bench/throughput.py, "llama.cpp batched decode").
+DEFAULT_SLOTS = 4
+
 
 class LlamaCppEngine:
-    batch_window = 1  # decodes one prompt at a time: rows are emitted (and committed) as each is done
-
     def __init__(
         self,
         model: str | None = None,
@@ -39,9 +43,14 @@ class LlamaCppEngine:
         source: ModelSource | None = None,
         threads: int | None = None,
         context_tokens: int = 4096,
+        slots: int = DEFAULT_SLOTS,
+        cache_tokens: int | None = None,
         jump_forward: bool = True,
         **_ignored: Any,
     ):
+        """`context_tokens`: the most one prompt and its answer may take; `slots`: answers decoded
+        at once; `cache_tokens`: KV cells shared by them (default: `context_tokens` per slot, at
+        most three contexts' worth: a prompt waits for room rather than run out of cells)."""
         go_offline()
         try:
             import llama_cpp
@@ -66,10 +75,10 @@ class LlamaCppEngine:
         self.jump_forward = jump_forward
         threads = threads or len(os.sched_getaffinity(0))
         try:
-            self.llama = llama_cpp.Llama(
+            self.llama = llama_cpp.Llama(  # weights, vocabulary and adapter; decoding has its own context
                 str(self.source.gguf),
-                n_ctx=context_tokens,
-                n_batch=512,
+                n_ctx=256,
+                n_batch=256,
                 n_threads=threads,
                 n_threads_batch=threads,
                 lora_path=lora,
@@ -81,6 +90,15 @@ class LlamaCppEngine:
                 f"llama-cpp-python {llama_cpp.__version__}): {exc}; try --engine transformers"
             ) from exc
         self.max_context_tokens = context_tokens
+        self.batch_window = 2 * slots  # documents handed over at once: slots stay busy as answers end
+        self._sequences = SequenceBatch(
+            self.llama,
+            slots=slots,
+            cache_tokens=cache_tokens or context_tokens * min(slots, 3),
+            threads=threads,
+            mask_vocab=self._ll_tokenizer.vocab_size,
+            lora_adapter=self.llama._lora_adapter,
+        )
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.source.tokenizer_path))  # chat template, offsets
         self._has_chat_template = has_chat_template(self.tokenizer)
         self._eos = int(self.llama.token_eos())
@@ -96,89 +114,33 @@ class LlamaCppEngine:
     def generate(
         self, prompts: Sequence[Prompt], constraints: Sequence[Constraint | None], max_new_tokens: int
     ) -> list[Generation]:
-        results = []
-        for prompt, constraint in zip(prompts, constraints, strict=True):
-            ids = self._prompt_ids(prompt)
-            if len(ids) + max_new_tokens > self.max_context_tokens:
+        ids = [self._prompt_ids(p) for p in prompts]
+        for prompt_ids in ids:
+            if len(prompt_ids) + max_new_tokens > self.max_context_tokens:
                 raise GenerationFailed(
-                    f"prompt ({len(ids)} tokens) and answer budget ({max_new_tokens}) exceed the llama.cpp "
+                    f"prompt ({len(prompt_ids)} tokens) and answer budget ({max_new_tokens}) exceed the llama.cpp "
                     f"context of {self.max_context_tokens} tokens"
                 )
-            compiled = self._matchers.compile(constraint)
-            try:
-                answer, logprobs, passes, complete = self._decode(ids, compiled.matcher, max_new_tokens)
-            except RuntimeError as exc:  # llama_decode failed on this sequence (e.g. its KV cache slot)
-                self.llama.n_tokens = 0  # the cache holds a half-evaluated prompt: start afresh
-                raise GenerationFailed(f"llama.cpp failed on this prompt: {exc}") from exc
-            text = self._text(answer)
-            pieces = [self._token_strings[t] for t in answer]
+        compiled = [self._matchers.compile(c) for c in constraints]
+        answers = self._sequences.decode(ids, [c.matcher for c in compiled], max_new_tokens, self._greedy)
+        results = []
+        for prompt_ids, answer, c in zip(ids, answers, compiled, strict=True):
+            text = self._text(answer.ids)
+            pieces = [self._token_strings[t] for t in answer.ids]
             results.append(
                 Generation(
                     text=text,
-                    prompt_tokens=len(ids),
-                    completion_tokens=len(answer),
-                    finished=complete,
-                    token_ids=tuple(answer),
-                    token_logprobs=tuple(logprobs),
-                    forward_passes=passes,
-                    token_ends=token_ends(answer, text, pieces, self._text),
-                    fallback_reason=compiled.fallback_reason,
+                    prompt_tokens=len(prompt_ids),
+                    completion_tokens=len(answer.ids),
+                    finished=answer.complete,
+                    token_ids=tuple(answer.ids),
+                    token_logprobs=tuple(answer.logprobs),
+                    forward_passes=answer.forward_passes,
+                    token_ends=token_ends(answer.ids, text, pieces, self._text),
+                    fallback_reason=c.fallback_reason,
                 )
             )
         return results
-
-    # -- decoding -----------------------------------------------------------------------------
-
-    def _decode(self, prompt: list[int], matcher: Any, max_new_tokens: int) -> tuple[list[int], list[float], int, bool]:
-        import llguidance.numpy
-        import numpy as np
-        import torch
-
-        llama = self.llama
-        # Keep what the KV cache already holds of this prompt (the shared instructions), evaluate the rest.
-        keep = llama.longest_token_prefix(llama._input_ids.tolist(), prompt)
-        keep = min(keep, len(prompt) - 1)  # at least one token is evaluated, so its logits are fresh
-        llama.n_tokens = keep
-        llama.eval(prompt[keep:])
-        bitmask = llguidance.numpy.allocate_token_bitmask(1, self._ll_tokenizer.vocab_size)
-        scanner = JsonListScanner()
-        answer: list[int] = []
-        logprobs: list[float] = []
-        passes, complete = 1, False
-        n_vocab = llama.n_vocab()
-        while len(answer) < max_new_tokens:
-            scores = np.array(np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(n_vocab,)), dtype=np.float32)
-            if matcher is not None:
-                llguidance.numpy.fill_next_token_bitmask(matcher, bitmask, 0)
-                llguidance.numpy.apply_token_bitmask_inplace(scores, bitmask[0])
-            self._guard.restrict(scanner, torch.from_numpy(scores))  # in place, same memory
-            token = int(np.argmax(scores))
-            if token == self._eos:
-                complete = matcher is None or matcher.is_accepting()
-                break
-            top = scores.max()
-            logprobs.append(float(scores[token] - top - np.log(np.exp(scores - top).sum())))
-            new = [token]
-            if matcher is not None:
-                if not matcher.consume_token(token):
-                    raise GenerationFailed(f"grammar refused token {token} it allowed: {matcher.get_error()}")
-                if self.jump_forward:
-                    room = max_new_tokens - len(answer) - 1
-                    forced = [t for t in matcher.compute_ff_tokens() if t != self._eos][: max(room, 0)]
-                    if forced and matcher.consume_tokens(forced):
-                        new.extend(forced)
-                        logprobs.extend([0.0] * len(forced))
-            answer.extend(new)
-            for t in new:
-                scanner.feed(self._token_strings[t])
-            if matcher is not None and matcher.is_stopped():
-                complete = True
-                break
-            if len(answer) >= max_new_tokens:
-                break
-            llama.eval(new)
-            passes += 1
-        return answer, logprobs, passes, complete
 
     def _text(self, ids: list[int]) -> str:
         return str(self.llama.detokenize(ids).decode("utf-8", errors="replace"))
@@ -211,8 +173,8 @@ class LlamaCppEngine:
         ]
 
     @functools.cached_property
-    def _guard(self) -> ListGuard:
-        return ListGuard(self._token_strings)
+    def _greedy(self) -> Greedy:
+        return Greedy(self._token_strings, ListGuard(self._token_strings), self._eos, self.jump_forward)
 
 
 def gguf_architecture(path: Any) -> str:

@@ -1,0 +1,240 @@
+"""Throughput on real documents: llama.cpp answering one prompt at a time against several at once,
+next to llama.cpp's own batched decode rate on the same machine. Run by bench/throughput.py:
+
+    .venv/bin/python bench/throughput.py --real     -> bench/results/throughput/results.json + README.md
+
+Variants (each in its own process, so peak RSS is the variant's):
+- anchor: llama.cpp's own throughput for a model, with llama-cpp-python's low-level API and the
+  same threads: an 800-token prompt evaluated once and shared, 100 tokens of each sequence's own,
+  then 64 decode steps of B sequences (one token each, logits read, greedy choice) for B in 1, 2,
+  4, 8. No grammar, no Python work per token beyond the argmax: what llama.cpp itself does.
+- real: `extractor.pipeline.run` (grounded decoding, parse pool) with `LlamaCppEngine(slots=S)`
+  on the first documents (by name) of the labelled real sets (bench/real_sets): one-page invoices
+  and Kleister-Charity annual reports (long: read in parts). Per set: docs/min, the answers (the
+  agreement of slots=S with slots=1 is computed in the report), field accuracy against the set's
+  labels (bench/real_sets/score.py), and where the time went: parse (the pool's time per
+  document, overlapping decoding), prompt evaluation (prefill), decode steps, choosing tokens
+  (grammar, guard: Python and llguidance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "out" / "bench-throughput-real"
+MODELS = {"embedded": "embedded", "qwen": "qwen2.5-coder-1.5b"}
+
+
+def variant_anchor(args: argparse.Namespace) -> dict[str, Any]:
+    import llama_cpp
+    import numpy as np
+    from llama_cpp import _internals
+
+    from extractor.engines.model_store import resolve_model
+
+    path = str(resolve_model(args.model).gguf)
+    threads = len(__import__("os").sched_getaffinity(0))
+    llm = llama_cpp.Llama(path, n_ctx=256, n_threads=threads, n_threads_batch=threads, verbose=False)
+    sizes = list(args.batch_sizes)
+    params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
+    params.n_ctx = 800 + max(sizes) * (100 + 64) + 256
+    params.n_batch = params.n_ubatch = 512
+    params.n_seq_max = max(sizes)
+    params.kv_unified = True
+    params.n_threads = params.n_threads_batch = threads
+    ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
+    batch = llama_cpp.llama_batch_init(512, 0, 1)
+    n_vocab = llm.n_vocab()
+
+    def submit(items: list[tuple[int, int, int, bool]]) -> None:
+        batch.n_tokens = len(items)
+        for i, (token, pos, seq, logits) in enumerate(items):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token, pos, 1, logits
+            batch.seq_id[i][0] = seq
+        if llama_cpp.llama_decode(ctx.ctx, batch) != 0:
+            raise RuntimeError("llama_decode failed")
+
+    rng = np.random.default_rng(0)
+    prompt = [int(t) for t in rng.integers(100, min(n_vocab, 30000), size=800)]
+    out: dict[str, Any] = {"model": args.model, "threads": threads, "decode_tokens_per_s": {}}
+    for size in sizes:
+        llama_cpp.llama_memory_clear(ctx.memory, True)
+        started = time.perf_counter()
+        for at in range(0, len(prompt), 512):
+            chunk = prompt[at : at + 512]
+            submit([(t, at + k, 0, False) for k, t in enumerate(chunk)])
+        prefill_s = time.perf_counter() - started
+        for seq in range(1, size):
+            llama_cpp.llama_memory_seq_cp(ctx.memory, 0, seq, -1, -1)
+        own = [[int(t) for t in rng.integers(100, 30000, size=100)] for _ in range(size)]
+        for seq in range(size):
+            submit([(t, 800 + k, seq, k == 99) for k, t in enumerate(own[seq])])
+        steps = 64
+        started = time.perf_counter()
+        for step in range(steps):
+            submit([(1000 + step + seq, 900 + step, seq, True) for seq in range(size)])
+            for i in range(size):
+                logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, i), shape=(n_vocab,))
+                int(logits.argmax())
+        decode_s = time.perf_counter() - started
+        out["decode_tokens_per_s"][str(size)] = round(size * steps / decode_s, 1)
+        out.setdefault("prefill_tokens_per_s", round(len(prompt) / prefill_s, 1))
+    llama_cpp.llama_batch_free(batch)
+    return out
+
+
+def variant_real(args: argparse.Namespace) -> dict[str, Any]:
+    import pandas as pd
+
+    from bench.real_sets.run import SETS, subset
+    from bench.real_sets.score import score
+    from extractor.config import RunConfig
+    from extractor.engines.llamacpp import LlamaCppEngine
+    from extractor.pipeline import run
+    from extractor.schema import load_schema
+
+    started = time.perf_counter()
+    engine = LlamaCppEngine(args.model, slots=args.slots)
+    out: dict[str, Any] = {"model": args.model, "slots": args.slots, "load_s": round(time.perf_counter() - started, 2)}
+    for set_name, limit in args.sets:
+        folder = subset(set_name, limit, WORK)
+        files = sorted((folder / "docs").iterdir())
+        schema = load_schema(f"{ROOT / 'bench' / 'real_sets' / 'schemas.py'}:{SETS[set_name]}")
+        before = engine._sequences.stats.as_dict()
+        started = time.perf_counter()
+        result = run(files, schema, engine, RunConfig(max_new_tokens=1024))
+        seconds = time.perf_counter() - started
+        after = engine._sequences.stats.as_dict()
+        records = [r for r in result.records if r.provenance is not None]
+        rows = pd.DataFrame([{"source_path": r.source, **(r.data or {})} for r in records if r.data is not None])
+        accuracy = score(folder, rows)
+        stats = {
+            k: round(after[k] - before[k], 3)  # type: ignore[operator]
+            for k in ("prefill_tokens", "prefill_s", "steps", "step_tokens", "step_s", "choose_s")
+        }
+        out[set_name] = {
+            "docs": len(files),
+            "ok": result.ok,
+            "seconds": round(seconds, 2),
+            "docs_per_min": round(60 * len(files) / seconds, 2),
+            "parts": sum(r.provenance.chunks for r in records),
+            "prompt_tokens": sum(r.provenance.prompt_tokens for r in records),
+            "answer_tokens": sum(r.provenance.completion_tokens for r in records),
+            "parse_s": round(sum(r.provenance.parse_s for r in records), 2),
+            "decode": stats,
+            "accuracy": {row["field"]: round(float(row["strict_acc"]), 3) for row in accuracy.to_dict("records")},
+            "answers": {Path(r.source).name: r.data for r in result.records},
+        }
+    out["most_sequences"] = engine._sequences.stats.most_sequences
+    return out
+
+
+VARIANTS = {"anchor": variant_anchor, "real": variant_real}
+
+
+def plan(have_qwen: bool) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Result key -> (variant, options): both models, one answer at a time and four."""
+    sets = {"embedded": [("invoices", 15), ("charity_text", 2)], "qwen": [("invoices", 6)]}
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name, model in MODELS.items():
+        if name == "qwen" and not have_qwen:
+            continue
+        out[f"anchor_{name}"] = ("anchor", {"model": model, "batch_sizes": [1, 2, 4, 8]})
+        for slots in (1, 4):
+            out[f"real_{name}_{slots}"] = ("real", {"model": model, "slots": slots, "sets": sets[name]})
+    return out
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def report(results: dict[str, Any]) -> list[str]:
+    lines = ["## Real documents: one answer at a time and several (llama.cpp)", ""]
+    keys = [k for k in results if k.startswith("real_")]
+    if not keys:
+        return []
+    lines += [
+        "`LlamaCppEngine(slots=S)`: S answers decode together in one context (the parts of a long document, "
+        "or several documents); grounded decoding, parse pool, answer budget 1024. Time columns are seconds "
+        "summed over the documents: parse (in the pool, overlapping decoding), prefill (prompt tokens "
+        "evaluated), steps (decode calls), choose (grammar mask, list guard and choice per token).",
+        "",
+        "| model | set | docs | slots | docs/min | speed-up | parts | prompt tok | answer tok | parse s | prefill s |"
+        " steps s | choose s | accuracy (micro, strict) | agreement with slots=1 | peak RSS MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    differences: list[str] = []
+    for key in keys:
+        r = results[key]
+        base = results.get(key.rsplit("_", 1)[0] + "_1", {})
+        for set_name, s in r.items():
+            if not isinstance(s, dict) or "docs" not in s:
+                continue
+            b = base.get(set_name, {})
+            speed = f"{s['docs_per_min'] / b['docs_per_min']:.2f}x" if b and r["slots"] != 1 else ""
+            agree = ""
+            if b and r["slots"] != 1:
+                same, total, diffs = _agreement(b["answers"], s["answers"])
+                agree = f"{same}/{total} fields"
+                differences += [f"- {r['model']}, {set_name}: {d}" for d in diffs]
+            d = s["decode"]
+            lines.append(
+                f"| {r['model']} | {set_name} | {s['docs']} | {r['slots']} | {s['docs_per_min']} | {speed} "
+                f"| {s['parts']} | {s['prompt_tokens']} | {s['answer_tokens']} | {s['parse_s']} "
+                f"| {d['prefill_s']:.1f} | {d['step_s']:.1f} | {d['choose_s']:.1f} "
+                f"| {s['accuracy'].get('ALL (micro)', '')} | {agree} "
+                f"| {r.get('process', {}).get('peak_rss_mib', '')} |"
+            )
+    lines += ["", "Fields that differ between slots=S and slots=1:", ""] + (differences or ["- none"])
+    anchors = [k for k in results if k.startswith("anchor_")]
+    if anchors:
+        lines += [
+            "",
+            "### Decode rate against llama.cpp's own",
+            "",
+            "llama.cpp's own: tokens per second decoding B sequences at once with llama-cpp-python's low-level API "
+            "(no grammar), the same model and threads. The pipeline's: tokens evaluated while answering per second "
+            "of decode steps and token choice, over all sets of the run with slots=4 (one step feeds each "
+            "sequence its chosen token and the tokens its grammar forces).",
+            "",
+            "| model | prefill tok/s | B=1 | B=2 | B=4 | B=8 | pipeline slots=1 | pipeline slots=4 |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for key in anchors:
+            a = results[key]
+            name = key.removeprefix("anchor_")
+            rates = [_pipeline_rate(results.get(f"real_{name}_{s}", {})) for s in (1, 4)]
+            t = a["decode_tokens_per_s"]
+            lines.append(
+                f"| {a['model']} | {a['prefill_tokens_per_s']} | {t.get('1')} | {t.get('2')} | {t.get('4')} "
+                f"| {t.get('8')} | {rates[0]} | {rates[1]} |"
+            )
+    return lines + [""]
+
+
+def _pipeline_rate(r: dict[str, Any]) -> str:
+    tokens = seconds = 0.0
+    for s in r.values():
+        if isinstance(s, dict) and "decode" in s:
+            tokens += s["decode"]["step_tokens"]
+            seconds += s["decode"]["step_s"] + s["decode"]["choose_s"]
+    return f"{tokens / seconds:.1f}" if seconds else ""
+
+
+def _agreement(base: dict[str, Any], other: dict[str, Any]) -> tuple[int, int, list[str]]:
+    same = total = 0
+    diffs = []
+    for name, row in base.items():
+        mine = other.get(name)
+        for field in sorted(set(row or {}) | set(mine or {})):
+            a, b = (row or {}).get(field), (mine or {}).get(field)
+            total += 1
+            if str(a) == str(b):
+                same += 1
+            else:
+                diffs.append(f"{name} `{field}`: {str(a)[:60]!r} -> {str(b)[:60]!r}")
+    return same, total, diffs

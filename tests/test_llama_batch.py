@@ -1,0 +1,158 @@
+"""Several answers decoded together in one llama.cpp context (engines/llama_batch.py), with the
+real embedded GGUF: each sequence sees its own prompt only, prompts wait for room in the cache, the
+shared prefix is evaluated once and kept between calls, forced runs longer than a batch are fed in
+parts. Answers are compared bit for bit only where the arithmetic is the same: where a sequence's
+cells sit in the cache changes the order attention sums in, so a long answer can part from the one
+decoded alone at a near-tie (the agreement on real documents is measured in bench/throughput.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from extractor.engines.base import Constraint
+from extractor.extract.grammar import grounded_grammar
+from extractor.extract.prompt import build_prompt
+from extractor.schema import load_schema
+
+pytestmark = pytest.mark.slow
+BUDGET = 120  # answer tokens: enough to part at a near-tie, few enough for CI
+
+TEXTS = [
+    "INVOICE INV-2024-0042\nAcme Tools GmbH, Berlin\nDate: 2024-03-14\nTotal due: EUR 1.234,50",
+    "Bright Paper Ltd\nInvoice no. BP-7781 issued 2 May 2023\nAmount payable GBP 86.40\nThank you!",
+    "RECHNUNG Nr. 2018-471331\nMüller & Söhne KG\nDatum 05.06.2018\nGesamtbetrag 3.912,00 EUR",
+    "Tax invoice 00017 - Harbour Cafe\n12/01/2022\n2 x Flat white 9.00\nTOTAL 9.00 AUD",
+    "Invoice #A-19\nNorthwind Traders\nDue 2021-07-30\nBalance 15,000.00 USD\nWire to IBAN DE89...",
+]
+
+
+@pytest.fixture(scope="module")
+def requests() -> tuple[list, list]:
+    schema = load_schema("invoice")
+    prompts = [build_prompt(schema, text).messages for text in TEXTS]
+    constraints = [Constraint(lark=grounded_grammar(schema, text)) for text in TEXTS]
+    return prompts, constraints
+
+
+def engine(**options):  # type: ignore[no-untyped-def]
+    pytest.importorskip("llama_cpp")
+    from extractor.engines.llamacpp import LlamaCppEngine
+
+    return LlamaCppEngine("embedded", **options)
+
+
+@pytest.fixture(scope="module")
+def alone(requests: tuple[list, list]) -> list[str]:
+    """The answers decoded one at a time."""
+    prompts, constraints = requests
+    return [g.text for g in engine(slots=1).generate(prompts, constraints, BUDGET)]
+
+
+def test_each_sequence_sees_only_its_own_prompt(requests: tuple[list, list]) -> None:
+    """Decoded three at a time, every answer starts from the logits its prompt has alone: the
+    sequences share the prefix's cells and nothing else. (Not bit for bit: attention over a
+    different set of cache cells sums in another order, so answers can part at a near-tie; the
+    agreement on real documents is measured in bench/throughput.py.)"""
+    import numpy as np
+
+    prompts, constraints = requests
+    together = engine(slots=3)
+    first: dict[int, np.ndarray] = {}
+    step = together._greedy.step
+
+    def recording_step(row, logits, *args):  # type: ignore[no-untyped-def]
+        if not row.out.ids:
+            first[row.index] = logits.numpy().copy()
+        return step(row, logits, *args)
+
+    object.__setattr__(together._greedy, "step", recording_step)
+    together.generate(prompts, constraints, BUDGET)
+    assert together._sequences.stats.most_sequences == 3  # more prompts than slots: they took turns
+    alone = engine(slots=1)
+    for i, prompt in enumerate(prompts):
+        expected = alone._sequences.next_token_logits(alone._prompt_ids(prompt)).numpy()
+        assert np.abs(first[i] - expected).max() < 0.05 * np.abs(expected).max()
+        assert int(first[i].argmax()) == int(expected.argmax())
+
+
+def test_the_same_batch_gives_the_same_answers(requests: tuple[list, list]) -> None:
+    prompts, constraints = requests
+    e = engine(slots=3)
+    once = [g.text for g in e.generate(prompts, constraints, BUDGET)]
+    assert [g.text for g in e.generate(prompts, constraints, BUDGET)] == once
+
+
+def test_a_prompt_waits_for_room_in_the_cache(requests: tuple[list, list], alone: list[str]) -> None:
+    """A cache with room for the prefix and one prompt with its answer budget, not two: prompts
+    are admitted one by one and never overrun the cache (llama_decode would fail)."""
+    from extractor.engines.llama_batch import SequenceBatch, _common_prefix
+
+    prompts, constraints = requests
+    e = engine(slots=4)
+    ids = [e._prompt_ids(p) for p in prompts]
+    shared = len(_common_prefix(ids))
+    budget = 400  # each answer reserves more than llama.cpp rounds the cache up by (256 cells)
+    room = shared + max(len(i) - shared for i in ids) + budget
+    e._sequences = SequenceBatch(
+        e.llama, slots=4, cache_tokens=room + 8, threads=2, mask_vocab=e._ll_tokenizer.vocab_size
+    )
+    assert e._sequences.cache_tokens < room + (room - shared)  # llama.cpp may round up: still not two
+    generations = e.generate(prompts, constraints, budget)
+    assert [g.text[:20] for g in generations] == [a[:20] for a in alone]
+    assert e._sequences.stats.most_sequences == 1
+
+
+def test_the_shared_prefix_is_evaluated_once_and_kept_between_calls(requests: tuple[list, list]) -> None:
+    prompts, constraints = requests
+    e = engine(slots=2)
+    ids = [e._prompt_ids(p) for p in prompts]
+    e.generate(prompts[:2], constraints[:2], 50)
+    prefix = list(e._sequences.prefix)
+    assert len(prefix) > 100  # chat template and instructions: the same for every invoice
+    assert all(i[: len(prefix)] == prefix for i in ids)
+    evaluated = e._sequences.stats.prefill_tokens
+    e.generate(prompts[2:], constraints[2:], 50)
+    assert e._sequences.prefix == prefix
+    own = sum(len(i) - len(prefix) for i in ids[2:])
+    assert e._sequences.stats.prefill_tokens - evaluated == own  # the prefix was not evaluated again
+
+
+def test_forced_runs_longer_than_a_batch_are_fed_in_parts(requests: tuple[list, list], alone: list[str]) -> None:
+    from extractor.engines.llama_batch import SequenceBatch
+
+    prompts, constraints = requests
+    e = engine(slots=3)
+    e._sequences = SequenceBatch(
+        e.llama, slots=3, cache_tokens=4096, threads=2, n_batch=8, mask_vocab=e._ll_tokenizer.vocab_size
+    )
+    generations = e.generate(prompts, constraints, BUDGET)
+    assert [g.text[:20] for g in generations] == [a[:20] for a in alone]
+    assert max(_longest_forced_run(g.token_logprobs) for g in generations) > 8
+
+
+def _longest_forced_run(logprobs: tuple[float, ...]) -> int:
+    longest = run = 0
+    for logprob in logprobs:
+        run = run + 1 if logprob == 0.0 else 0  # forced tokens have probability 1
+        longest = max(longest, run)
+    return longest
+
+
+def test_the_pipeline_hands_the_engine_several_documents_at_once(tmp_path: Path) -> None:
+    """The pipeline hands the engine several documents at once and gets one row each."""
+    from extractor.config import RunConfig
+    from extractor.pipeline import run
+    from extractor.types import Status
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, text in enumerate(TEXTS):
+        (folder / f"{i}.txt").write_text(text)
+    e = engine(slots=4)
+    assert e.batch_window == 8
+    small = load_schema(f"{Path(__file__).parent / 'small_schema.py'}:Small")
+    result = run([folder], small, e, RunConfig(parse_workers=0, max_new_tokens=200))
+    assert [r.status for r in result.records] == [Status.OK] * len(TEXTS)
+    assert e._sequences.stats.most_sequences == 4
