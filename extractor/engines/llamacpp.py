@@ -2,8 +2,8 @@
 `llama-cpp-python`, each answer held to its grammar by llguidance.
 
 llama-cpp-python compiles llama.cpp from source (about 9 minutes here), so it is an optional extra:
-`pip install 'extractor[llamacpp]'`. Up to `slots` answers decode together in one context
-(`llama_batch.py`: the parts of a long document, or several short documents); the shared prompt
+`pip install 'extractor[llamacpp]'`. Answers decode in a context of its own (`llama_batch.py`,
+which can also decode several together: `slots`); the shared prompt
 prefix is evaluated once and kept between calls, and tokens the grammar forces are evaluated in
 the same step (jump-forward), as in the transformers engine. The prompt is rendered with the model's chat
 template from the GGUF's tokenizer (written out once as tokenizer files; the weights are never
@@ -30,9 +30,10 @@ from extractor.engines.model_store import ModelSource, go_offline, model_fingerp
 from extractor.errors import ConfigError, GenerationFailed
 from extractor.types import Generation
 
-# Answers decoded at once. On 2 CPU cores, 4 sequences decode 1.4x (135M) and 1.7x (1.5B) the
-# tokens per second of one, and 8 no more than 4 (bench/throughput.py, "llama.cpp batched decode").
-DEFAULT_SLOTS = 4
+# Answers decoded at once. One on a CPU: on 2 cores, real documents spend 80-90% of their time
+# evaluating the prompt, and a decode step of four answers costs what four steps of one do, so four
+# slots ran 15 real invoices in 163 s against 155 s with one (bench/throughput.py --real).
+DEFAULT_SLOTS = 1
 
 
 class LlamaCppEngine:
@@ -44,13 +45,12 @@ class LlamaCppEngine:
         threads: int | None = None,
         context_tokens: int = 4096,
         slots: int = DEFAULT_SLOTS,
-        cache_tokens: int | None = None,
         jump_forward: bool = True,
         **_ignored: Any,
     ):
         """`context_tokens`: the most one prompt and its answer may take; `slots`: answers decoded
-        at once; `cache_tokens`: KV cells shared by them (default: `context_tokens` per slot, at
-        most three contexts' worth: a prompt waits for room rather than run out of cells)."""
+        at once, each in its own KV stream of `context_tokens` cells (one more holds the shared
+        prefix)."""
         go_offline()
         try:
             import llama_cpp
@@ -90,11 +90,13 @@ class LlamaCppEngine:
                 f"llama-cpp-python {llama_cpp.__version__}): {exc}; try --engine transformers"
             ) from exc
         self.max_context_tokens = context_tokens
-        self.batch_window = 2 * slots  # documents handed over at once: slots stay busy as answers end
+        # Documents handed over at once: one when answers decode one at a time (each row is emitted and
+        # committed as soon as it is done), else enough to keep the slots busy as answers end.
+        self.batch_window = 1 if slots == 1 else 2 * slots
         self._sequences = SequenceBatch(
             self.llama,
             slots=slots,
-            cache_tokens=cache_tokens or context_tokens * min(slots, 3),
+            context_tokens=context_tokens,
             threads=threads,
             mask_vocab=self._ll_tokenizer.vocab_size,
             lora_adapter=self.llama._lora_adapter,
