@@ -31,8 +31,9 @@ from extractor.errors import ConfigError, GenerationFailed
 from extractor.types import Generation
 
 # Answers decoded at once. One on a CPU: on 2 cores, real documents spend 80-90% of their time
-# evaluating the prompt, and a decode step of four answers costs what four steps of one do, so four
-# slots ran 15 real invoices in 163 s against 155 s with one (bench/throughput.py --real).
+# evaluating the prompt, and a decode step of four answers costs what four steps of one do; four
+# slots ran 1.02x the real invoices a minute of one, and 0.97x on a long report, with 0.36 GiB more
+# memory (bench/throughput.py --real).
 DEFAULT_SLOTS = 1
 
 
