@@ -141,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep a student already trained for the same N and --epochs (its training time from its card)",
     )
+    parser.add_argument("--render", action="store_true", help="only write README.md again from runs.json")
     args = parser.parse_args(argv)
+    if args.render:  # after a step's "note" was added to runs.json by hand
+        (RESULTS / "README.md").write_text(render(json.loads((RESULTS / "runs.json").read_text())))
+        return 0
 
     work = args.work / args.set
     schema_spec = f"{ROOT / 'bench' / 'real_sets' / 'schemas.py'}:{SETS[args.set]}"
@@ -252,7 +256,8 @@ def render(runs: dict[str, Any]) -> str:
                     reused = f" ({info['reused']})"
                 elif info.get("reused"):
                     reused = f" (labels made {info.get('date', '')} at {info.get('commit', '')}, reused)"
-                lines.append(f"| {step} | {info['wall_s']} | `{info['command']}`{reused} |")
+                note = f" {info['note']}" if info.get("note") else ""  # added by hand to runs.json, dated
+                lines.append(f"| {step} | {info['wall_s']} | `{info['command']}`{reused}{note} |")
             else:
                 lines.append(f"| {step} | – | {json.dumps(info)} |")
         lines.append("")
