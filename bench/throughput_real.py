@@ -20,6 +20,7 @@ Variants (each in its own process, so peak RSS is the variant's):
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ def variant_anchor(args: argparse.Namespace) -> dict[str, Any]:
     from extractor.engines.model_store import resolve_model
 
     path = str(resolve_model(args.model).gguf)
-    threads = len(__import__("os").sched_getaffinity(0))
+    threads = len(os.sched_getaffinity(0))
     llm = llama_cpp.Llama(path, n_ctx=256, n_threads=threads, n_threads_batch=threads, verbose=False)
     sizes = list(args.batch_sizes)
     params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
