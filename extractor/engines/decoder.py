@@ -58,12 +58,8 @@ class Decoder:
     ):
         self.model = model
         self.ll_tokenizer = ll_tokenizer
-        self.token_strings = token_strings
-        self.guard = guard
-        self.eos_token_id = eos_token_id
         self.pad_token_id = pad_token_id
         self.device = device
-        self.jump_forward = jump_forward
         self.greedy = Greedy(token_strings, guard, eos_token_id, jump_forward)
         self.step_tokens = step_tokens
         self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()  # ids -> DynamicCache (batch 1)

@@ -24,7 +24,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from extractor.engines.greedy import Decoded, Greedy, Row
@@ -44,7 +44,6 @@ class DecodeStats:
     step_s: float = 0.0
     choose_s: float = 0.0  # grammar mask, list guard and choice of each token (Python, llguidance)
     most_sequences: int = 0  # answers that were decoding at once, at most
-    sequence_counts: dict[int, int] = field(default_factory=dict)  # sequences in a step -> steps
 
     def as_dict(self) -> dict[str, object]:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in vars(self).items()}
@@ -222,7 +221,6 @@ class SequenceBatch:
         stats.step_s += stepped - started
         stats.choose_s += time.perf_counter() - stepped
         stats.most_sequences = max(stats.most_sequences, len(owners))
-        stats.sequence_counts[len(owners)] = stats.sequence_counts.get(len(owners), 0) + 1
 
     def _submit(self, items: Sequence[tuple[int, int, int, bool]]) -> None:
         batch = self._batch

@@ -155,9 +155,6 @@ class LlamaCppEngine:
             return list(self.llama.tokenize(text, add_bos=False, special=True))
         return list(self.llama.tokenize(text, add_bos=True, special=False))
 
-    def _grammar(self, constraint: Constraint) -> str:
-        return self._matchers.grammar(constraint)
-
     @functools.cached_property
     def _ll_tokenizer(self) -> Any:
         import llguidance.llamacpp
