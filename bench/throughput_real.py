@@ -4,11 +4,13 @@ next to llama.cpp's own batched decode rate on the same machine. Run by bench/th
     .venv/bin/python bench/throughput.py --real     -> bench/results/throughput/results.json + README.md
 
 Variants (each in its own process, so peak RSS is the variant's):
-- anchor: llama.cpp's own throughput for a model, with llama-cpp-python's low-level API and the
+- anchor: llama.cpp's own throughput for a model (the file the engine loads: the embedded Q4_1 as
+  its Q8_0 copy, engines/gguf_layout.py; `_q4_1`: as shipped), with llama-cpp-python's low-level API and the
   same threads: an 800-token prompt evaluated once and shared, 100 tokens of each sequence's own,
   then 64 decode steps of B sequences (one token each, logits read, greedy choice) for B in 1, 2,
   4, 8. No grammar, no Python work per token beyond the argmax: what llama.cpp itself does.
 - real: `extractor.pipeline.run` (grounded decoding, parse pool) with `LlamaCppEngine(slots=S)`
+  (`_q4_1`: `requantise=False`, the embedded model's shipped weights as they are)
   on the first documents (by name) of the labelled real sets (bench/real_sets): one-page invoices
   and Kleister-Charity annual reports (long: read in parts). Per set: docs/min, the answers (the
   agreement of slots=S with slots=1 is computed in the report), field accuracy against the set's
@@ -35,9 +37,12 @@ def variant_anchor(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
     from llama_cpp import _internals
 
+    from extractor.engines.gguf_layout import cpu_weights
     from extractor.engines.model_store import resolve_model
 
-    path = str(resolve_model(args.model).gguf)
+    source = resolve_model(args.model)
+    assert source.gguf is not None
+    path = str(cpu_weights(source.gguf, source.sha256) if args.requantise else source.gguf)
     threads = len(os.sched_getaffinity(0))
     llm = llama_cpp.Llama(path, n_ctx=256, n_threads=threads, n_threads_batch=threads, verbose=False)
     sizes = list(args.batch_sizes)
@@ -61,7 +66,7 @@ def variant_anchor(args: argparse.Namespace) -> dict[str, Any]:
 
     rng = np.random.default_rng(0)
     prompt = [int(t) for t in rng.integers(100, min(n_vocab, 30000), size=800)]
-    out: dict[str, Any] = {"model": args.model, "threads": threads, "decode_tokens_per_s": {}}
+    out: dict[str, Any] = {"model": args.model, "file": Path(path).name, "threads": threads, "decode_tokens_per_s": {}}
     for size in sizes:
         llama_cpp.llama_memory_clear(ctx.memory, True)
         started = time.perf_counter()
@@ -99,8 +104,13 @@ def variant_real(args: argparse.Namespace) -> dict[str, Any]:
     from extractor.schema import load_schema
 
     started = time.perf_counter()
-    engine = LlamaCppEngine(args.model, slots=args.slots)
-    out: dict[str, Any] = {"model": args.model, "slots": args.slots, "load_s": round(time.perf_counter() - started, 2)}
+    engine = LlamaCppEngine(args.model, slots=args.slots, requantise=args.requantise)
+    out: dict[str, Any] = {
+        "model": args.model,
+        "file": Path(engine.llama.model_path).name,
+        "slots": args.slots,
+        "load_s": round(time.perf_counter() - started, 2),
+    }
     for set_name, limit in args.sets:
         folder = subset(set_name, limit, WORK)
         files = sorted((folder / "docs").iterdir())
@@ -137,16 +147,32 @@ def variant_real(args: argparse.Namespace) -> dict[str, Any]:
 VARIANTS = {"anchor": variant_anchor, "real": variant_real}
 
 
+SETS = {"embedded": [("invoices", 15), ("charity_text", 1)], "qwen": [("invoices", 6)]}
+# What each variant's speed and answers are compared with: four slots with one; the embedded model's
+# Q8_0 copy (the engine's default) with its Q4_1 file as shipped.
+BASES = {
+    "real_embedded_4": "real_embedded_1",
+    "real_embedded_1": "real_embedded_1_q4_1",
+    "real_qwen_4": "real_qwen_1",
+}
+
+
 def plan(have_qwen: bool) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Result key -> (variant, options): both models, one answer at a time and four."""
-    sets = {"embedded": [("invoices", 15), ("charity_text", 1)], "qwen": [("invoices", 6)]}
+    """Result key -> (variant, options): both models, one answer at a time and four; the embedded
+    model also as shipped (Q4_1; the 1.5B model's Q4_K_M runs as it is)."""
     out: dict[str, tuple[str, dict[str, Any]]] = {}
     for name, model in MODELS.items():
         if name == "qwen" and not have_qwen:
             continue
-        out[f"anchor_{name}"] = ("anchor", {"model": model, "batch_sizes": [1, 2, 4, 8]})
+        out[f"anchor_{name}"] = ("anchor", {"model": model, "batch_sizes": [1, 2, 4, 8], "requantise": True})
+        if name == "embedded":
+            anchor = {"model": model, "batch_sizes": [1, 4], "requantise": False}
+            out["anchor_embedded_q4_1"] = ("anchor", anchor)
+            shipped = {"model": model, "slots": 1, "sets": SETS[name], "requantise": False}
+            out["real_embedded_1_q4_1"] = ("real", shipped)
         for slots in (1, 4):
-            out[f"real_{name}_{slots}"] = ("real", {"model": model, "slots": slots, "sets": sets[name]})
+            options = {"model": model, "slots": slots, "sets": SETS[name], "requantise": True}
+            out[f"real_{name}_{slots}"] = ("real", options)
     return out
 
 
@@ -154,43 +180,47 @@ def plan(have_qwen: bool) -> dict[str, tuple[str, dict[str, Any]]]:
 
 
 def report(results: dict[str, Any]) -> list[str]:
-    lines = ["## Real documents: one answer at a time and several (llama.cpp)", ""]
+    lines = ["## Real documents: weights, one answer at a time and several (llama.cpp)", ""]
     keys = [k for k in results if k.startswith("real_")]
     if not keys:
         return []
     lines += [
         "`LlamaCppEngine(slots=S)`: S answers decode together in one context (the parts of a long document, "
-        "or several documents); grounded decoding, parse pool, answer budget 1024. Time columns are seconds "
+        "or several documents), from the file named (the embedded model's Q4_1 as shipped, or the Q8_0 copy the "
+        "engine makes of it); grounded decoding, parse pool, answer budget 1024. Speed-up and agreement: against "
+        "one slot on the same file, and for the Q8_0 copy against the Q4_1 file. Time columns are seconds "
         "summed over the documents: parse (in the pool, overlapping decoding), prefill (prompt tokens "
         "evaluated), steps (decode calls), choose (grammar mask, list guard and choice per token).",
         "",
-        "| model | set | docs | slots | docs/min | speed-up | parts | prompt tok | answer tok | parse s | prefill s |"
-        " steps s | choose s | accuracy (micro, strict) | agreement with slots=1 | peak RSS MiB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| model | file | set | docs | slots | docs/min | speed-up | parts | prompt tok | answer tok | parse s "
+        "| prefill s | steps s | choose s | accuracy (micro, strict) | agreement | peak RSS MiB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     differences: list[str] = []
     for key in keys:
         r = results[key]
-        base = results.get(key.rsplit("_", 1)[0] + "_1", {})
+        base_key = BASES.get(key, "")
+        base = results.get(base_key, {})
         for set_name, s in r.items():
             if not isinstance(s, dict) or "docs" not in s:
                 continue
             b = base.get(set_name, {})
-            speed = f"{s['docs_per_min'] / b['docs_per_min']:.2f}x" if b and r["slots"] != 1 else ""
-            agree = ""
-            if b and r["slots"] != 1:
+            speed = agree = ""
+            if b:
+                speed = f"{s['docs_per_min'] / b['docs_per_min']:.2f}x"
                 same, total, diffs = _agreement(b["answers"], s["answers"])
                 agree = f"{same}/{total} fields"
-                differences += [f"- {r['model']}, {set_name}: {d}" for d in diffs]
+                differences += [f"- {key} against {base_key}, {set_name}: {d}" for d in diffs]
             d = s["decode"]
             lines.append(
-                f"| {r['model']} | {set_name} | {s['docs']} | {r['slots']} | {s['docs_per_min']} | {speed} "
+                f"| {r['model']} | {r.get('file', '')} | {set_name} | {s['docs']} | {r['slots']} "
+                f"| {s['docs_per_min']} | {speed} "
                 f"| {s['parts']} | {s['prompt_tokens']} | {s['answer_tokens']} | {s['parse_s']} "
                 f"| {d['prefill_s']:.1f} | {d['step_s']:.1f} | {d['choose_s']:.1f} "
                 f"| {s['accuracy'].get('ALL (micro)', '')} | {agree} "
                 f"| {r.get('process', {}).get('peak_rss_mib', '')} |"
             )
-    lines += ["", "Fields that differ between slots=S and slots=1:", ""] + (differences or ["- none"])
+    lines += ["", "Fields that differ from the variant compared with:", ""] + (differences or ["- none"])
     anchors = [k for k in results if k.startswith("anchor_")]
     if anchors:
         lines += [
@@ -202,17 +232,18 @@ def report(results: dict[str, Any]) -> list[str]:
             "of decode steps and token choice, over all sets of the run with slots=4 (one step feeds each "
             "sequence its chosen token and the tokens its grammar forces).",
             "",
-            "| model | prefill tok/s | B=1 | B=2 | B=4 | B=8 | pipeline slots=1 | pipeline slots=4 |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| model | file | prefill tok/s | B=1 | B=2 | B=4 | B=8 | pipeline slots=1 | pipeline slots=4 |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for key in anchors:
             a = results[key]
-            name = key.removeprefix("anchor_")
-            rates = [_pipeline_rate(results.get(f"real_{name}_{s}", {})) for s in (1, 4)]
+            name, _, weights = key.removeprefix("anchor_").partition("_")
+            suffix = f"_{weights}" if weights else ""
+            rates = [_pipeline_rate(results.get(f"real_{name}_{s}{suffix}", {})) for s in (1, 4)]
             t = a["decode_tokens_per_s"]
             lines.append(
-                f"| {a['model']} | {a['prefill_tokens_per_s']} | {t.get('1')} | {t.get('2')} | {t.get('4')} "
-                f"| {t.get('8')} | {rates[0]} | {rates[1]} |"
+                f"| {a['model']} | {a.get('file', '')} | {a['prefill_tokens_per_s']} | {t.get('1')} | {t.get('2')} "
+                f"| {t.get('4')} | {t.get('8')} | {rates[0]} | {rates[1]} |"
             )
     return lines + [""]
 

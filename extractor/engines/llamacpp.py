@@ -9,6 +9,9 @@ the same step (jump-forward), as in the transformers engine. The prompt is rende
 template from the GGUF's tokenizer (written out once as tokenizer files; the weights are never
 converted), then tokenised by llama.cpp.
 
+A GGUF whose quantisation has no fast CPU matrix path in llama.cpp (the embedded model's Q4_1) runs
+as a Q8_0 copy made once (`gguf_layout.py`): twice the prompt tokens a second on 2 cores.
+
 A fine-tuned model (base + PEFT LoRA adapter) runs as the base GGUF with the adapter converted
 to a GGUF LoRA file (`gguf_lora.py`, once, cached), applied by llama.cpp at run time.
 """
@@ -23,6 +26,7 @@ from typing import Any
 from extractor.engines.base import Constraint, LazyEngine, Prompt, token_ends
 from extractor.engines.chat import count_tokens, has_chat_template, render, truncate
 from extractor.engines.constraints import MatcherFactory
+from extractor.engines.gguf_layout import cpu_weights, cpu_weights_type
 from extractor.engines.greedy import Greedy
 from extractor.engines.list_guard import ListGuard
 from extractor.engines.llama_batch import SequenceBatch
@@ -47,11 +51,13 @@ class LlamaCppEngine:
         context_tokens: int = 4096,
         slots: int = DEFAULT_SLOTS,
         jump_forward: bool = True,
+        requantise: bool = True,
         **_ignored: Any,
     ):
         """`context_tokens`: the most one prompt and its answer may take; `slots`: answers decoded
         at once, each in its own KV stream of `context_tokens` cells (one more holds the shared
-        prefix)."""
+        prefix); `requantise`: run a Q8_0 copy of weights llama.cpp multiplies slowly on a CPU
+        (`gguf_layout.py`; False: the file as it is)."""
         go_offline()
         try:
             import llama_cpp
@@ -72,12 +78,13 @@ class LlamaCppEngine:
             lora = str(lora_gguf(self.source.adapter, self.source.path))
         self.model_id = self.source.model_id
         self.schema_fingerprint = self.source.schema_fingerprint
-        self.fingerprint = model_fingerprint(self.source) + "/llamacpp"  # other kernels, other answers
+        self.fingerprint = engine_fingerprint(self.source, requantise)
+        weights = cpu_weights(self.source.gguf, self.source.sha256) if requantise else self.source.gguf
         self.jump_forward = jump_forward
         threads = threads or len(os.sched_getaffinity(0))
         try:
             self.llama = llama_cpp.Llama(  # weights, vocabulary and adapter; decoding has its own context
-                str(self.source.gguf),
+                str(weights),
                 n_ctx=256,
                 n_batch=256,
                 n_threads=threads,
@@ -188,11 +195,18 @@ def gguf_architecture(path: Any) -> str:
         return "?"
 
 
+def engine_fingerprint(source: ModelSource, requantise: bool = True) -> str:
+    """The model's fingerprint, and the kernels and weight layout that run it: other arithmetic,
+    other answers (near ties can fall the other way)."""
+    layout = cpu_weights_type(source.gguf) if requantise and source.gguf is not None else None
+    return model_fingerprint(source) + "/llamacpp" + (f"-{layout.lower()}" if layout else "")
+
+
 def lazy_engine(model: str | None = None, **options: Any) -> LazyEngine:
     source = resolve_model(model)
     return LazyEngine(
         model_id=source.model_id,
-        fingerprint=model_fingerprint(source) + "/llamacpp",
+        fingerprint=engine_fingerprint(source, options.get("requantise", True)),
         schema_fingerprint=source.schema_fingerprint,
         build=lambda: LlamaCppEngine(source=source, **options),
     )

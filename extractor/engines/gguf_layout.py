@@ -1,0 +1,93 @@
+"""The weights llama.cpp runs on a CPU: a GGUF whose quantisation has no fast CPU matrix path is
+re-quantised once to Q8_0, which has one.
+
+llama.cpp multiplies a prompt's matrices with its tinyBLAS kernels (and repacked ones) for F16,
+BF16, Q8_0, Q4_0, Q5_0, IQ4_NL and the K-quants, and with a slow generic loop for the rest. The
+embedded SmolLM2-135M ships as Q4_1, one of the rest. Measured on 2 cores with llama-cpp-python
+0.3.36 (a 1,024-token prompt, then 48 decode steps; bench/throughput.py --real measures the
+pipeline):
+
+| file | MiB | prompt tokens/s | decode tokens/s |
+|---|---:|---:|---:|
+| Q4_1, as shipped | 93 | 202 | 69 |
+| Q8_0, from the Q4_1 | 138 | 415 | 90 |
+| F16, from the Q4_1 | 258 | 337 | 60 |
+| Q4_0, from the Q4_1 | 87 | 480 | 102 |
+
+Q8_0 keeps the shipped values closest of the fast types: each block of 32 Q4_1 values (16 levels
+between a minimum and a maximum) is stored on 255 levels (Q4_0 would round them to 16 other
+levels and lose the Q4_1 offsets). The Qwen2.5-Coder-1.5B file is Q4_K_M, which has a fast path
+(73 prompt tokens/s as is, 52 as Q8_0), so it runs as is.
+
+Converted once per source file (keyed by its SHA-256) into the cache folder, in under a second for
+135M; a killed conversion leaves no half file.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from pathlib import Path
+
+from extractor.engines.model_store import cache_dir
+from extractor.errors import ConfigError
+
+# llama.cpp's `general.file_type` values (LLAMA_FTYPE_MOSTLY_*) run through its slow generic CPU
+# matrix loop, and the type each is converted to.
+SLOW_ON_CPU = {3: "Q4_1"}
+TARGET = "Q8_0"
+TARGET_FTYPE = 7  # LLAMA_FTYPE_MOSTLY_Q8_0
+
+
+def cpu_weights_type(gguf: Path) -> str | None:
+    """The type the llama.cpp engine re-quantises `gguf` to on a CPU, or None to run it as is."""
+    stat = gguf.stat()
+    return _planned(str(gguf.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _planned(path: str, size: int, mtime_ns: int) -> str | None:
+    return TARGET if file_type(Path(path)) in SLOW_ON_CPU else None
+
+
+def file_type(gguf: Path) -> int | None:
+    """The GGUF's `general.file_type` (None when it declares none, or is no readable GGUF: loading
+    it then fails with llama.cpp's own message)."""
+    from gguf import GGUFReader
+
+    try:
+        field = GGUFReader(str(gguf)).fields.get("general.file_type")
+        return None if field is None else int(field.parts[field.data[0]][0])
+    except Exception:  # truncated or not a GGUF at all
+        return None
+
+
+def cpu_weights(gguf: Path, sha256: str) -> Path:
+    """The file llama.cpp should load for `gguf` (SHA-256 `sha256`): itself, or its Q8_0 copy,
+    converted now when the cache does not hold it yet."""
+    target_type = cpu_weights_type(gguf)
+    if target_type is None:
+        return gguf
+    target = cache_dir() / "gguf-cpu" / f"{gguf.stem}-{sha256[:16]}.{target_type}.gguf"
+    if target.is_file():
+        return target
+    import llama_cpp
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype = TARGET_FTYPE
+        params.allow_requantize = True
+        params.nthread = len(os.sched_getaffinity(0))
+        with suppress_stdout_stderr(disable=False):  # llama.cpp logs each tensor
+            failed = llama_cpp.llama_model_quantize(str(gguf).encode(), tmp.encode(), params)
+        if failed:
+            raise ConfigError(f"llama.cpp could not convert {gguf.name} to {target_type} (into {target.parent})")
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target
