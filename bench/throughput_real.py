@@ -94,14 +94,9 @@ def variant_anchor(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def variant_real(args: argparse.Namespace) -> dict[str, Any]:
-    import pandas as pd
-
-    from bench.real_sets.run import SETS, subset
-    from bench.real_sets.score import score
+    from bench.real_sets.run import subset
     from extractor.config import RunConfig
     from extractor.engines.llamacpp import LlamaCppEngine
-    from extractor.pipeline import run
-    from extractor.schema import load_schema
 
     started = time.perf_counter()
     engine = LlamaCppEngine(args.model, slots=args.slots, requantise=args.requantise)
@@ -112,39 +107,65 @@ def variant_real(args: argparse.Namespace) -> dict[str, Any]:
         "load_s": round(time.perf_counter() - started, 2),
     }
     for set_name, limit in args.sets:
-        folder = subset(set_name, limit, WORK)
-        files = sorted((folder / "docs").iterdir())
-        schema = load_schema(f"{ROOT / 'bench' / 'real_sets' / 'schemas.py'}:{SETS[set_name]}")
-        before = engine._sequences.stats.as_dict()
-        started = time.perf_counter()
-        result = run(files, schema, engine, RunConfig(max_new_tokens=1024))
-        seconds = time.perf_counter() - started
-        after = engine._sequences.stats.as_dict()
-        records = [r for r in result.records if r.provenance is not None]
-        rows = pd.DataFrame([{"source_path": r.source, **(r.data or {})} for r in records if r.data is not None])
-        accuracy = score(folder, rows)
-        stats = {
-            k: round(after[k] - before[k], 3)  # type: ignore[operator]
-            for k in ("prefill_tokens", "prefill_s", "steps", "step_tokens", "step_s", "choose_s")
-        }
-        out[set_name] = {
-            "docs": len(files),
-            "ok": result.ok,
-            "seconds": round(seconds, 2),
-            "docs_per_min": round(60 * len(files) / seconds, 2),
-            "parts": sum(r.provenance.chunks for r in records),
-            "prompt_tokens": sum(r.provenance.prompt_tokens for r in records),
-            "answer_tokens": sum(r.provenance.completion_tokens for r in records),
-            "parse_s": round(sum(r.provenance.parse_s for r in records), 2),
-            "decode": stats,
-            "accuracy": {row["field"]: round(float(row["strict_acc"]), 3) for row in accuracy.to_dict("records")},
-            "answers": {Path(r.source).name: r.data for r in result.records},
-        }
+        out[set_name] = _measure(engine, set_name, subset(set_name, limit, WORK), RunConfig(max_new_tokens=1024))
     out["most_sequences"] = engine._sequences.stats.most_sequences
     return out
 
 
-VARIANTS = {"anchor": variant_anchor, "real": variant_real}
+def variant_parts(args: argparse.Namespace) -> dict[str, Any]:
+    """The long reports read in parts of each size (document tokens per prompt), one engine."""
+    from bench.real_sets.run import subset
+    from extractor.config import RunConfig
+    from extractor.engines.llamacpp import LlamaCppEngine
+
+    engine = LlamaCppEngine(args.model, context_tokens=args.context_tokens)
+    folder = subset(args.set, args.docs, WORK, shortest=True)
+    out: dict[str, Any] = {"model": args.model, "file": Path(engine.llama.model_path).name, "set": args.set}
+    for size in args.part_sizes:
+        config = RunConfig(max_new_tokens=1024, max_input_tokens=size)
+        out[str(size)] = _measure(engine, args.set, folder, config)
+    return out
+
+
+def _measure(engine: Any, set_name: str, folder: Path, config: Any) -> dict[str, Any]:
+    """One pipeline run over `folder`'s documents: speed, where the time went, accuracy, answers."""
+    import pandas as pd
+
+    from bench.real_sets.run import SETS
+    from bench.real_sets.score import score
+    from extractor.pipeline import run
+    from extractor.schema import load_schema
+
+    files = sorted((folder / "docs").iterdir())
+    schema = load_schema(f"{ROOT / 'bench' / 'real_sets' / 'schemas.py'}:{SETS[set_name]}")
+    before = engine._sequences.stats.as_dict()
+    started = time.perf_counter()
+    result = run(files, schema, engine, config)
+    seconds = time.perf_counter() - started
+    after = engine._sequences.stats.as_dict()
+    records = [r for r in result.records if r.provenance is not None]
+    rows = pd.DataFrame([{"source_path": r.source, **(r.data or {})} for r in records if r.data is not None])
+    accuracy = score(folder, rows)
+    stats = {
+        k: round(after[k] - before[k], 3)
+        for k in ("prefill_tokens", "prefill_s", "steps", "step_tokens", "step_s", "choose_s")
+    }
+    return {
+        "docs": len(files),
+        "ok": result.ok,
+        "seconds": round(seconds, 2),
+        "docs_per_min": round(60 * len(files) / seconds, 2),
+        "parts": sum(r.provenance.chunks for r in records),
+        "prompt_tokens": sum(r.provenance.prompt_tokens for r in records),
+        "answer_tokens": sum(r.provenance.completion_tokens for r in records),
+        "parse_s": round(sum(r.provenance.parse_s for r in records), 2),
+        "decode": stats,
+        "accuracy": {row["field"]: round(float(row["strict_acc"]), 3) for row in accuracy.to_dict("records")},
+        "answers": {Path(r.source).name: r.data for r in result.records},
+    }
+
+
+VARIANTS = {"anchor": variant_anchor, "real": variant_real, "parts": variant_parts}
 
 
 SETS = {"embedded": [("invoices", 15), ("charity_text", 1)], "qwen": [("invoices", 6)]}
@@ -173,6 +194,9 @@ def plan(have_qwen: bool) -> dict[str, tuple[str, dict[str, Any]]]:
         for slots in (1, 4):
             options = {"model": model, "slots": slots, "sets": SETS[name], "requantise": True}
             out[f"real_{name}_{slots}"] = ("real", options)
+        if name == "embedded":
+            parts = {"model": model, "set": "charity_text", "docs": 8, "part_sizes": [1024, 2048, 4096]}
+            out["parts_embedded"] = ("parts", {**parts, "context_tokens": 8192})
     return out
 
 
@@ -245,7 +269,38 @@ def report(results: dict[str, Any]) -> list[str]:
                 f"| {a['model']} | {a.get('file', '')} | {a['prefill_tokens_per_s']} | {t.get('1')} | {t.get('2')} "
                 f"| {t.get('4')} | {t.get('8')} | {rates[0]} | {rates[1]} |"
             )
-    return lines + [""]
+    return lines + _parts_report(results) + [""]
+
+
+def _parts_report(results: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for key in (k for k in results if k.startswith("parts_")):
+        r = results[key]
+        sizes = [k for k in r if k.isdigit()]
+        if not sizes:
+            continue
+        fields = [f for f in r[sizes[0]]["accuracy"] if f != "ALL (micro)"]
+        lines += [
+            "",
+            f"### Part size of long documents ({r['model']}, {r['file']})",
+            "",
+            f"The {r[sizes[0]]['docs']} shortest reports of `{r['set']}` read in parts of N document tokens "
+            "(`max_input_tokens`; 128 tokens repeated between parts), one engine with an 8,192-token context. "
+            "Accuracy: strict, per field, against the Kleister-Charity labels.",
+            "",
+            "| part tokens | parts | prompt tok | answer tok | seconds | docs/min | "
+            + " | ".join(fields)
+            + " | micro |",
+            "|---:|---:|---:|---:|---:|---:|" + "---:|" * (len(fields) + 1),
+        ]
+        for size in sizes:
+            s = r[size]
+            accuracy = " | ".join(str(s["accuracy"].get(f, "")) for f in fields)
+            lines.append(
+                f"| {size} | {s['parts']} | {s['prompt_tokens']} | {s['answer_tokens']} | {s['seconds']} "
+                f"| {s['docs_per_min']} | {accuracy} | {s['accuracy'].get('ALL (micro)', '')} |"
+            )
+    return lines
 
 
 def _pipeline_rate(r: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from extractor.config import RunConfig
+from extractor.engines.model_store import embedded_gguf
 from extractor.errors import ConfigError
 from extractor.pipeline import run
 from extractor.schema import load_schema
@@ -165,7 +166,8 @@ def test_a_gguf_of_an_architecture_llama_cpp_cannot_run_is_a_config_error_naming
 def test_llamacpp_runs_a_gguf_without_writing_a_dequantised_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A pulled 1.5B model would make a float32 copy of several GB: llama.cpp needs the tokenizer only."""
+    """A pulled 1.5B model would make a float32 copy of several GB: llama.cpp needs the tokenizer only
+    (and, for the embedded Q4_1 file, its Q8_0 copy: engines/gguf_layout.py)."""
     pytest.importorskip("llama_cpp")
     from extractor.engines.llamacpp import LlamaCppEngine
 
@@ -175,6 +177,8 @@ def test_llamacpp_runs_a_gguf_without_writing_a_dequantised_copy(
     (record,) = run(files, load_schema("invoice"), engine, RunConfig(parse_workers=0)).records
     assert record.status is Status.OK, record.error
     written = sorted(p.name for p in (tmp_path / "cache").iterdir())
-    assert written == ["tokenizers"]  # no models/ checkpoint
+    assert written == ["gguf-cpu", "tokenizers"]  # no models/ checkpoint
+    (copy,) = (tmp_path / "cache" / "gguf-cpu").iterdir()
+    assert copy.name.endswith(".Q8_0.gguf") and copy.stat().st_size < 2 * embedded_gguf().stat().st_size
     (tokenizer,) = (tmp_path / "cache" / "tokenizers").iterdir()
     assert not list(tokenizer.glob("*.safetensors")) and sum(p.stat().st_size for p in tokenizer.iterdir()) < 20e6

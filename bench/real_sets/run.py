@@ -35,17 +35,21 @@ SETS = {"receipts": "Receipt", "invoices": "Invoice", "charity_text": "CharityRe
 RESULTS = ROOT / "bench" / "results" / "real_sets"
 
 
-def subset(set_name: str, limit: int | None, work: Path) -> Path:
-    """The set's folder, or a folder holding its first `limit` documents (by name) and their labels."""
+def subset(set_name: str, limit: int | None, work: Path, *, shortest: bool = False) -> Path:
+    """The set's folder, or a folder holding its first `limit` documents (by name, or the `shortest`
+    by file size) and their labels."""
     full = ROOT / "data" / "real_sets" / set_name
     if not (full / "docs").is_dir():
         raise SystemExit(f"{full / 'docs'} is missing: python bench/real_sets/build_sets.py --ensure")
     if limit is None:
         return full
-    folder = work / "subsets" / f"{set_name}-first{limit}"
+    folder = work / "subsets" / f"{set_name}-{'shortest' if shortest else 'first'}{limit}"
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "docs").mkdir(parents=True)
-    names = sorted(p.name for p in (full / "docs").iterdir() if p.is_file())[:limit]
+    files = sorted(p for p in (full / "docs").iterdir() if p.is_file())
+    if shortest:
+        files = sorted(files, key=lambda p: (p.stat().st_size, p.name))
+    names = sorted(p.name for p in files[:limit])
     for name in names:
         (folder / "docs" / name).symlink_to(full / "docs" / name)
     labels = [line for line in (full / "labels.jsonl").read_text().splitlines() if line.strip()]
