@@ -138,8 +138,8 @@ def test_llamacpp_applies_the_shipped_adapter_as_transformers_does() -> None:
     assert int(np.argmax(with_adapter)) == int(np.argmax(expected))
     assert np.corrcoef(with_adapter, expected)[0, 1] > 0.99
     # The adapter really is applied: without it llama.cpp is far further from the merged model.
-    # Mean absolute logit difference, measured: 0.16 (quantised kernels); 1.8 with q/k not permuted;
-    # 6.4 without the adapter.
+    # Mean absolute logit difference, measured: 0.15 on the Q8_0 copy the engine runs (0.19 on the
+    # Q4_1 file as shipped); 1.8 with q/k not permuted; 7.3 without the adapter.
     assert np.abs(with_adapter - expected).mean() < 0.5
     assert np.abs(bare - expected).mean() > 5 * np.abs(with_adapter - expected).mean()
 

@@ -147,3 +147,11 @@ def test_the_pipeline_hands_the_engine_several_documents_at_once(tmp_path: Path)
     result = run([folder], small, e, RunConfig(parse_workers=0, max_new_tokens=200))
     assert [r.status for r in result.records] == [Status.OK] * len(TEXTS)
     assert e._sequences.stats.most_sequences == 4
+
+
+def test_the_batch_keeps_its_model_alive() -> None:
+    """Closing a llama-cpp-python model frees its contexts first: a batch used after its engine was
+    dropped must still have one (it crashed the process before)."""
+    batch = engine()._sequences
+    logits = batch.next_token_logits([1, 2, 3, 4, 5])
+    assert logits.shape[0] == batch.n_vocab and bool(logits.isfinite().all())

@@ -92,6 +92,9 @@ class SequenceBatch:
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
         weakref.finalize(self, llama_cpp.llama_batch_free, self._batch)
         self._llama_cpp = llama_cpp
+        # The model and adapter the context runs on: closing the Llama frees the context first, so
+        # it must live as long as this batch (an engine dropped while its batch is in use).
+        self._llama = llama
         self._memory = self._ctx.memory
         self.slots = slots
         self.context_tokens = int(llama_cpp.llama_n_ctx(self._ctx.ctx)) // (1 if unified else slots + 1)
