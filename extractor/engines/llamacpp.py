@@ -10,7 +10,7 @@ template from the GGUF's tokenizer (written out once as tokenizer files; the wei
 converted), then tokenised by llama.cpp.
 
 A GGUF whose quantisation has no fast CPU matrix path in llama.cpp (the embedded model's Q4_1) runs
-as a Q8_0 copy made once (`gguf_layout.py`): twice the prompt tokens a second on 2 cores.
+as a Q8_0 copy made once (`gguf_layout.py`): 1.4-2x the prompt tokens a second on 2 cores.
 
 A fine-tuned model (base + PEFT LoRA adapter) runs as the base GGUF with the adapter converted
 to a GGUF LoRA file (`gguf_lora.py`, once, cached), applied by llama.cpp at run time.
