@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 from pathlib import Path
 
-from extractor.engines.model_store import cache_dir
+from extractor.engines.model_store import cache_dir, written_whole
 from extractor.errors import ConfigError
 
 # llama.cpp's `general.file_type` values (LLAMA_FTYPE_MOSTLY_*) run through its slow generic CPU
@@ -75,19 +74,13 @@ def cpu_weights(gguf: Path, sha256: str) -> Path:
     import llama_cpp
     from llama_cpp._utils import suppress_stdout_stderr
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        params = llama_cpp.llama_model_quantize_default_params()
-        params.ftype = TARGET_FTYPE
-        params.allow_requantize = True
-        params.nthread = len(os.sched_getaffinity(0))
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = TARGET_FTYPE
+    params.allow_requantize = True
+    params.nthread = len(os.sched_getaffinity(0))
+    with written_whole(target) as tmp:
         with suppress_stdout_stderr(disable=False):  # llama.cpp logs each tensor
-            failed = llama_cpp.llama_model_quantize(str(gguf).encode(), tmp.encode(), params)
+            failed = llama_cpp.llama_model_quantize(str(gguf).encode(), str(tmp).encode(), params)
         if failed:
             raise ConfigError(f"llama.cpp could not convert {gguf.name} to {target_type} (into {target.parent})")
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return target

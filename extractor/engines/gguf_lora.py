@@ -17,12 +17,10 @@ Converted once per adapter (keyed by the SHA-256 of its weights) into the cache 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from extractor.engines.model_store import cache_dir, file_sha256
+from extractor.engines.model_store import cache_dir, file_sha256, written_whole
 from extractor.errors import ConfigError
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -38,14 +36,8 @@ def lora_gguf(adapter: Path, base: Path) -> Path:
     target = cache_dir() / "lora-gguf" / f"{adapter.name}-{file_sha256(weights)[:16]}.gguf"
     if target.is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        write_lora_gguf(adapter, base, Path(tmp))
-        os.replace(tmp, target)  # whole or not at all: a killed conversion leaves no half file
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with written_whole(target) as tmp:
+        write_lora_gguf(adapter, base, tmp)
     return target
 
 

@@ -17,6 +17,7 @@ the logits are identical.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -25,6 +26,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,20 @@ def go_offline() -> None:
 def cache_dir() -> Path:
     root = os.environ.get("EXTRACTOR_CACHE_DIR") or Path.home() / ".cache" / "extractor"
     return Path(root)
+
+
+@contextlib.contextmanager
+def written_whole(target: Path) -> Iterator[Path]:
+    """A temporary file beside `target` to write into; it becomes `target` only when the block
+    ends without an error, so a killed or failed conversion leaves no half file in the cache."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 EMBEDDED = "embedded"  # `--model embedded`: the bare embedded model, no shipped adapter
