@@ -27,7 +27,9 @@ Variants
   and on 1,000 invoices: does peak RSS grow with the corpus?
 - `--real` runs only the real-document variants of bench/throughput_real.py instead: llama.cpp
   answering one prompt at a time against four at once on the labelled real sets, for the embedded
-  model and (when pulled) Qwen2.5-Coder-1.5B, next to llama.cpp's own batched decode rate.
+  model (as its Q8_0 copy, and its Q4_1 file as shipped) and (when pulled) Qwen2.5-Coder-1.5B,
+  next to llama.cpp's own prompt and batched decode rates; and the long reports read in parts of
+  three sizes.
 """
 
 from __future__ import annotations
