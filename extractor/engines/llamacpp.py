@@ -34,10 +34,10 @@ from extractor.engines.model_store import ModelSource, go_offline, model_fingerp
 from extractor.errors import ConfigError, GenerationFailed
 from extractor.types import Generation
 
-# Answers decoded at once. One on a CPU: on 2 cores, real documents spend 80-90% of their time
+# Answers decoded at once. One on a CPU: on 2 cores, real documents spend 75-82% of their time
 # evaluating the prompt, and a decode step of four answers costs what four steps of one do; four
-# slots ran 1.02x the real invoices a minute of one, and 0.97x on a long report, with 0.36 GiB more
-# memory (bench/throughput.py --real).
+# slots ran 0.98x the real invoices a minute of one, and 0.90x on a long report, with 0.36 GiB more
+# memory (bench/throughput.py --real, 2026-12-02 at 88c022b).
 DEFAULT_SLOTS = 1
 
 
