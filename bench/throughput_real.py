@@ -38,13 +38,14 @@ def variant_anchor(args: argparse.Namespace) -> dict[str, Any]:
     from llama_cpp import _internals
 
     from extractor.engines.gguf_layout import cpu_weights
+    from extractor.engines.llama_load import load_llama
     from extractor.engines.model_store import resolve_model
 
     source = resolve_model(args.model)
     assert source.gguf is not None
     path = str(cpu_weights(source.gguf, source.sha256) if args.requantise else source.gguf)
     threads = len(os.sched_getaffinity(0))
-    llm = llama_cpp.Llama(path, n_ctx=256, n_threads=threads, n_threads_batch=threads, verbose=False)
+    llm = load_llama(path, n_ctx=256, n_threads=threads, n_threads_batch=threads, verbose=False)
     sizes = list(args.batch_sizes)
     params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
     params.n_ctx = 800 + max(sizes) * (100 + 64) + 256

@@ -30,6 +30,7 @@ from extractor.engines.gguf_layout import cpu_weights, cpu_weights_type
 from extractor.engines.greedy import Greedy
 from extractor.engines.list_guard import ListGuard
 from extractor.engines.llama_batch import SequenceBatch
+from extractor.engines.llama_load import load_llama
 from extractor.engines.model_store import ModelSource, go_offline, model_fingerprint, resolve_model
 from extractor.errors import ConfigError, GenerationFailed
 from extractor.types import Generation
@@ -83,8 +84,8 @@ class LlamaCppEngine:
         self.jump_forward = jump_forward
         threads = threads or len(os.sched_getaffinity(0))
         try:
-            self.llama = llama_cpp.Llama(  # weights, vocabulary and adapter; decoding has its own context
-                str(weights),
+            self.llama = load_llama(  # weights, vocabulary and adapter; decoding has its own context
+                weights,
                 n_ctx=256,
                 n_batch=256,
                 n_threads=threads,
