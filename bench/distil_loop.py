@@ -4,7 +4,9 @@
         --corrections 0 25 100 [--epochs 3]
 
 1. The set's documents sorted by name: the first `--test` are held out (the same documents as the
-   zero-shot tables of bench/results/real_sets), the next `--pool` are the user's folder to label.
+   zero-shot tables of bench/results/real_sets), the next `--pool` are the user's folder to label
+   (with `--pool-set S`: the first `--pool` of set S, e.g. `receipts_pool`, 100 receipts that are
+   not in `receipts`).
 2. `extractor label POOL --model TEACHER --n POOL`: the teacher labels the pool (timed).
 3. For each N in `--corrections`: a copy of the labels in which **a simulated person** corrects the
    N most doubtful values, in the order the review page shows them (values not found in the text,
@@ -45,25 +47,36 @@ RESULTS = ROOT / "bench" / "results" / "distil"
 EXTRACTOR = [sys.executable, "-m", "extractor.cli"]
 
 
-def split(set_name: str, test: int, pool: int, work: Path) -> tuple[Path, Path]:
-    """(held-out folder with docs/ and labels.jsonl, pool folder of documents)."""
-    full = ROOT / "data" / "real_sets" / set_name
-    if not (full / "docs").is_dir():
-        raise SystemExit(f"{full / 'docs'} is missing: python bench/real_sets/build_sets.py --ensure")
+def split(set_name: str, test: int, pool: int, work: Path, pool_set: str | None = None) -> tuple[Path, Path]:
+    """(held-out folder with docs/ and labels.jsonl, pool folder of documents). The pool is the next
+    `pool` documents of the set after the held-out ones, or the first of `pool_set`."""
+    full, pool_full = set_folder(set_name), set_folder(pool_set or set_name)
     names = sorted(p.name for p in (full / "docs").iterdir() if p.is_file())
-    if len(names) < test + pool:
-        raise SystemExit(f"{set_name} has {len(names)} documents, fewer than --test {test} + --pool {pool}")
-    held, pooled = names[:test], names[test : test + pool]
+    pool_names = sorted(p.name for p in (pool_full / "docs").iterdir() if p.is_file())
+    start = 0 if pool_set else test
+    if len(names) < test or len(pool_names) < start + pool:
+        raise SystemExit(
+            f"too few documents for --test {test} and --pool {pool}: {set_name} has {len(names)}, "
+            f"{pool_set or set_name} {len(pool_names)}"
+        )
+    held, pooled = names[:test], pool_names[start : start + pool]
     held_dir, pool_dir = work / "test", work / "pool"
     for folder, chosen in ((held_dir / "docs", held), (pool_dir, pooled)):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         for name in chosen:
-            (folder / name).symlink_to(full / "docs" / name)
+            (folder / name).symlink_to((full if folder.parent == held_dir else pool_full) / "docs" / name)
     lines = [line for line in (full / "labels.jsonl").read_text().splitlines() if line.strip()]
     kept = [line for line in lines if Path(json.loads(line)["file"]).name in held]
     (held_dir / "labels.jsonl").write_text("\n".join(kept) + "\n")
     return held_dir, pool_dir
+
+
+def set_folder(set_name: str) -> Path:
+    full = ROOT / "data" / "real_sets" / set_name
+    if not (full / "docs").is_dir():
+        raise SystemExit(f"{full / 'docs'} is missing: python bench/real_sets/build_sets.py --ensure")
+    return full
 
 
 def timed(command: list[str], cwd: Path) -> float:
@@ -130,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", default="invoices", choices=sorted(SETS))
     parser.add_argument("--test", type=int, default=15)
     parser.add_argument("--pool", type=int, default=20)
+    parser.add_argument(
+        "--pool-set", choices=sorted(SETS), help="label the pool from this set (its first --pool) instead of --set"
+    )
     parser.add_argument("--teacher", default="qwen2.5-coder-1.5b")
     parser.add_argument("--corrections", type=int, nargs="+", default=[0, 25, 100])
     parser.add_argument("--epochs", type=int, default=3)
@@ -149,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = args.work / args.set
     schema_spec = f"{ROOT / 'bench' / 'real_sets' / 'schemas.py'}:{SETS[args.set]}"
-    held, pool = split(args.set, args.test, args.pool, work)
+    held, pool = split(args.set, args.test, args.pool, work, args.pool_set)
     record: dict[str, Any] = {
         "set": args.set,
         "date": dt.date.today().isoformat(),
@@ -157,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "teacher": args.teacher,
         "test_documents": args.test,
         "pool_documents": args.pool,
+        "pool_set": args.pool_set or args.set,
         "epochs": args.epochs,
         "steps": {},
         "runs": {},
@@ -183,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         record["runs"].update(reference_runs(args.set, args.test, args.teacher))
     for n in args.corrections:
         target = work / f"labels-{n}"
-        record["steps"][f"correct {n}"] = corrected(labels_dir, target, schema_spec, args.set, n)
+        record["steps"][f"correct {n}"] = corrected(labels_dir, target, schema_spec, args.pool_set or args.set, n)
         adapter = work / f"student-{n}"
         train = [*EXTRACTOR, "finetune", "-s", schema_spec, "--train", str(target), "--out", str(adapter)]
         train += ["--unreviewed-above", "0", "--epochs", str(args.epochs), "--dev-limit", "3"]
@@ -236,7 +253,9 @@ def render(runs: dict[str, Any]) -> str:
         lines += [
             f"## {record['set']} ({record['date']}, {record['commit']})",
             "",
-            f"Teacher `{record['teacher']}`; pool {record['pool_documents']} documents, held out "
+            f"Teacher `{record['teacher']}`; pool {record['pool_documents']} documents"
+            + (f" of `{record['pool_set']}`" if record.get("pool_set", record["set"]) != record["set"] else "")
+            + ", held out "
             f"{record['test_documents']}; {record['epochs']} epochs at most.",
             "",
         ]

@@ -3,6 +3,7 @@
 Each set is documents that nobody on this project wrote, with the field values their source gives:
 
     receipts      40 scanned receipts (ICDAR 2019 SROIE test set): company, date, address, total
+    receipts_pool 100 more of them, to label and distil from (never scored against)
     invoices      35 ZUGFeRD / Factur-X invoice PDFs: issuer, invoice number, issue date, total, currency,
                   read from the invoice XML embedded in each PDF
     charity       10 UK charity annual reports (Kleister-Charity dev-0 PDFs): name, number, period end,
@@ -51,7 +52,7 @@ REPO_ROOT = HERE.parent.parent
 DATA = REPO_ROOT / "data" / "real_sets"
 MANIFEST = HERE / "manifest.csv"
 MANIFEST_COLUMNS = ("set", "path", "repo", "commit", "source_path", "licence", "sha256", "bytes")
-SETS = ("receipts", "invoices", "charity", "charity_text")
+SETS = ("receipts", "receipts_pool", "invoices", "charity", "charity_text")
 ENSURE_COMMAND = "python bench/real_sets/build_sets.py --ensure"
 
 
@@ -125,6 +126,112 @@ RECEIPT_IDS = [
     "X51005447851",
     "X51005447859",
     "X51005568855",
+]
+
+# receipts_pool: the next 100 SROIE test images by name after the last of RECEIPT_IDS that have a key in
+# truth/, byte-identical duplicates of an earlier pick skipped (X51005684949). Disjoint from `receipts`:
+# a user's folder to label and distil from (bench/distil_loop.py --pool-set), never scored against.
+RECEIPT_POOL_IDS = [
+    "X51005568866",
+    "X51005568885",
+    "X51005568887",
+    "X51005568889",
+    "X51005568890",
+    "X51005568892",
+    "X51005568894",
+    "X51005568895",
+    "X51005577191",
+    "X51005582745",
+    "X51005587261",
+    "X51005605287",
+    "X51005605295",
+    "X51005605332",
+    "X51005621482",
+    "X51005663274",
+    "X51005663300",
+    "X51005663307",
+    "X51005663309",
+    "X51005663310",
+    "X51005663323",
+    "X51005675099",
+    "X51005675103",
+    "X51005675104",
+    "X51005675914",
+    "X51005676534",
+    "X51005676535",
+    "X51005676537",
+    "X51005676542",
+    "X51005676548",
+    "X51005677327",
+    "X51005677333",
+    "X51005677336",
+    "X51005677337",
+    "X510056849111",
+    "X51005705727",
+    "X51005705729",
+    "X51005705784",
+    "X51005710963",
+    "X51005711402",
+    "X51005711443",
+    "X51005711444",
+    "X51005711446",
+    "X51005711449",
+    "X51005715007",
+    "X51005715455",
+    "X51005719823",
+    "X51005719855",
+    "X51005719857",
+    "X51005719863",
+    "X51005719888",
+    "X51005719889",
+    "X51005719895",
+    "X51005719898",
+    "X51005719903",
+    "X51005719905",
+    "X51005724552",
+    "X51005724611",
+    "X51005724622",
+    "X51005724623",
+    "X51005724624",
+    "X51005724625",
+    "X51005724626",
+    "X51005724628",
+    "X51005741929",
+    "X51005742110",
+    "X51005745213",
+    "X51005745244",
+    "X51005745298",
+    "X51005746203",
+    "X51005746204",
+    "X51005746206",
+    "X51005746207",
+    "X51005746210",
+    "X51005749904",
+    "X51005757233",
+    "X51005757282",
+    "X51005757292",
+    "X51005757308",
+    "X51005757342",
+    "X51005763958",
+    "X51005763964",
+    "X51005763999",
+    "X51005764031",
+    "X51005764154",
+    "X51005764161",
+    "X51005806692",
+    "X51005806695",
+    "X51005806696",
+    "X51005806718",
+    "X51005806719",
+    "X51005806720",
+    "X51006008081",
+    "X51006008082",
+    "X51006008083",
+    "X51006008090",
+    "X51006008092",
+    "X51006008093",
+    "X51006008105",
+    "X51006008166",
 ]
 
 
@@ -443,11 +550,11 @@ class Built:
         self.add(set_name, "labels.jsonl", text.encode("utf-8"), None, source_path, licence)
 
 
-def build_receipts(reader: Reader, out: Built) -> None:
+def build_receipts(reader: Reader, out: Built, set_name: str = "receipts", ids: Sequence[str] = RECEIPT_IDS) -> None:
     records = []
-    for doc_id in RECEIPT_IDS:
+    for doc_id in ids:
         out.add(
-            "receipts",
+            set_name,
             f"docs/{doc_id}.jpg",
             reader.read("sroie", f"images/{doc_id}.jpg"),
             "sroie",
@@ -455,7 +562,11 @@ def build_receipts(reader: Reader, out: Built) -> None:
             "",
         )
         records.append(receipt_record(doc_id, reader.read("sroie", f"truth/{doc_id}.txt")))
-    out.labels("receipts", records, "pdrsa/sroie2019 truth/<id>.txt (SROIE task-3 keys)", "CC-BY-4.0")
+    out.labels(set_name, records, "pdrsa/sroie2019 truth/<id>.txt (SROIE task-3 keys)", "CC-BY-4.0")
+
+
+def build_receipts_pool(reader: Reader, out: Built) -> None:
+    build_receipts(reader, out, "receipts_pool", RECEIPT_POOL_IDS)
 
 
 def build_invoices(reader: Reader, out: Built) -> None:
@@ -568,6 +679,7 @@ def build_charity_text(reader: Reader, out: Built) -> None:
 
 BUILDERS = {
     "receipts": build_receipts,
+    "receipts_pool": build_receipts_pool,
     "invoices": build_invoices,
     "charity": build_charity,
     "charity_text": build_charity_text,

@@ -31,7 +31,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench.real_sets.score import guess_schema, read_rows, score  # noqa: E402
 
-SETS = {"receipts": "Receipt", "invoices": "Invoice", "charity_text": "CharityReport", "charity": "CharityReport"}
+SETS = {
+    "receipts": "Receipt",
+    "receipts_pool": "Receipt",
+    "invoices": "Invoice",
+    "charity_text": "CharityReport",
+    "charity": "CharityReport",
+}
 RESULTS = ROOT / "bench" / "results" / "real_sets"
 
 
