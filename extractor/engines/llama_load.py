@@ -16,11 +16,13 @@ constructor's call for the defaults is swapped for the time of the construction,
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from pathlib import Path
 from typing import Any
 
 _LOADING = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -50,6 +52,7 @@ def load_llama(path: str | Path, **kwargs: Any) -> Any:
         params.use_extra_bufts = False
         return params
 
+    log.info("this CPU has AMX, whose llama.cpp kernels crash (llama.cpp#20824): weights in plain CPU buffers")
     with _LOADING:
         llama_module.llama_cpp.llama_model_default_params = plain_buffers
         try:
