@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.skip_teacher_eval:
         run = run_one(EXTRACTOR, held, args.set, args.teacher, work / "run-teacher", [])
+        embedded = {k: v for k, v in reference_runs(args.set, args.test, args.teacher).items() if "embedded" in k}
+        record["runs"].update(embedded)  # the model before distillation, from bench/results/real_sets
         record["runs"]["teacher zero-shot"] = run
         print(f"teacher on the test set: {run['docs_per_min']} docs/min", flush=True)
     else:

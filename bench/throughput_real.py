@@ -8,9 +8,11 @@ Variants (each in its own process, so peak RSS is the variant's):
   its Q8_0 copy, engines/gguf_layout.py; `_q4_1`: as shipped), with llama-cpp-python's low-level API and the
   same threads: an 800-token prompt evaluated once and shared, 100 tokens of each sequence's own,
   then 64 decode steps of B sequences (one token each, logits read, greedy choice) for B in 1, 2,
-  4, 8. No grammar, no Python work per token beyond the argmax: what llama.cpp itself does.
+  4, 8, with flash attention (llama.cpp's own default on a CPU). No grammar, no Python work per
+  token beyond the argmax: what llama.cpp itself does.
 - real: `extractor.pipeline.run` (grounded decoding, parse pool) with `LlamaCppEngine(slots=S)`
-  (`_q4_1`: `requantise=False`, the embedded model's shipped weights as they are)
+  (`_q4_1`: `requantise=False`, the embedded model's shipped weights as they are; `_fa_off`:
+  `flash_attention=False`, as llama-cpp-python has it unless asked; the `_q4_1` run has it off too)
   on the first documents (by name) of the labelled real sets (bench/real_sets): one-page invoices
   and Kleister-Charity annual reports (long: read in parts). Per set: docs/min, the answers (the
   agreement of slots=S with slots=1 is computed in the report), field accuracy against the set's
@@ -53,6 +55,7 @@ def variant_anchor(args: argparse.Namespace) -> dict[str, Any]:
     params.n_seq_max = max(sizes)
     params.kv_unified = True
     params.n_threads = params.n_threads_batch = threads
+    params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED  # llama.cpp's own default on a CPU ("auto")
     ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
     batch = llama_cpp.llama_batch_init(512, 0, 1)
     n_vocab = llm.n_vocab()
@@ -100,11 +103,14 @@ def variant_real(args: argparse.Namespace) -> dict[str, Any]:
     from extractor.engines.llamacpp import LlamaCppEngine
 
     started = time.perf_counter()
-    engine = LlamaCppEngine(args.model, slots=args.slots, requantise=args.requantise)
+    engine = LlamaCppEngine(
+        args.model, slots=args.slots, requantise=args.requantise, flash_attention=args.flash_attention
+    )
     out: dict[str, Any] = {
         "model": args.model,
         "file": Path(engine.llama.model_path).name,
         "slots": args.slots,
+        "flash_attention": args.flash_attention,
         "load_s": round(time.perf_counter() - started, 2),
     }
     for set_name, limit in args.sets:
@@ -170,12 +176,15 @@ VARIANTS = {"anchor": variant_anchor, "real": variant_real, "parts": variant_par
 
 
 SETS = {"embedded": [("invoices", 15), ("charity_text", 1)], "qwen": [("invoices", 6)]}
-# What each variant's speed and answers are compared with: four slots with one; the embedded model's
-# Q8_0 copy (the engine's default) with its Q4_1 file as shipped.
+# What each variant's speed and answers are compared with, one change at a time: four slots with one;
+# flash attention (the engine's default) with none; the embedded model's Q8_0 copy (the default) with
+# its Q4_1 file as shipped, both without flash attention.
 BASES = {
     "real_embedded_4": "real_embedded_1",
-    "real_embedded_1": "real_embedded_1_q4_1",
+    "real_embedded_1": "real_embedded_1_fa_off",
+    "real_embedded_1_fa_off": "real_embedded_1_q4_1",
     "real_qwen_4": "real_qwen_1",
+    "real_qwen_1": "real_qwen_1_fa_off",
 }
 
 
@@ -190,10 +199,12 @@ def plan(have_qwen: bool) -> dict[str, tuple[str, dict[str, Any]]]:
         if name == "embedded":
             anchor = {"model": model, "batch_sizes": [1, 4], "requantise": False}
             out["anchor_embedded_q4_1"] = ("anchor", anchor)
-            shipped = {"model": model, "slots": 1, "sets": SETS[name], "requantise": False}
+            shipped = {"model": model, "slots": 1, "sets": SETS[name], "requantise": False, "flash_attention": False}
             out["real_embedded_1_q4_1"] = ("real", shipped)
+        fa_off = {"model": model, "slots": 1, "sets": SETS[name], "requantise": True, "flash_attention": False}
+        out[f"real_{name}_1_fa_off"] = ("real", fa_off)
         for slots in (1, 4):
-            options = {"model": model, "slots": slots, "sets": SETS[name], "requantise": True}
+            options = {"model": model, "slots": slots, "sets": SETS[name], "requantise": True, "flash_attention": True}
             out[f"real_{name}_{slots}"] = ("real", options)
         if name == "embedded":
             parts = {"model": model, "set": "charity_text", "docs": 8, "part_sizes": [1024, 2048, 4096]}
@@ -204,6 +215,11 @@ def plan(have_qwen: bool) -> dict[str, tuple[str, dict[str, Any]]]:
 # -- report ------------------------------------------------------------------------------------
 
 
+def _flash(result: dict[str, Any]) -> str:
+    """Whether a run had flash attention: "on", "off", or "" for runs recorded before the option."""
+    return {True: "on", False: "off"}.get(result.get("flash_attention"), "")
+
+
 def report(results: dict[str, Any]) -> list[str]:
     lines = ["## Real documents: weights, one answer at a time and several (llama.cpp)", ""]
     keys = [k for k in results if k.startswith("real_")]
@@ -212,14 +228,15 @@ def report(results: dict[str, Any]) -> list[str]:
     lines += [
         "`LlamaCppEngine(slots=S)`: S answers decode together in one context (the parts of a long document, "
         "or several documents), from the file named (the embedded model's Q4_1 as shipped, or the Q8_0 copy the "
-        "engine makes of it); grounded decoding, parse pool, answer budget 1024. Speed-up and agreement: against "
-        "one slot on the same file, and for the Q8_0 copy against the Q4_1 file. Time columns are seconds "
+        "engine makes of it), with flash attention (FA) or without; grounded decoding, parse pool, answer budget "
+        "1024. Speed-up and agreement, one change at a time: four slots against one, FA against none on the same "
+        "file, and the Q8_0 copy against the Q4_1 file (both without FA). Time columns are seconds "
         "summed over the documents: parse (in the pool, overlapping decoding), prefill (prompt tokens "
         "evaluated), steps (decode calls), choose (grammar mask, list guard and choice per token).",
         "",
-        "| model | file | set | docs | slots | docs/min | speed-up | parts | prompt tok | answer tok | parse s "
+        "| model | file | FA | set | docs | slots | docs/min | speed-up | parts | prompt tok | answer tok | parse s "
         "| prefill s | steps s | choose s | accuracy (micro, strict) | agreement | peak RSS MiB |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     differences: list[str] = []
     for key in keys:
@@ -238,7 +255,7 @@ def report(results: dict[str, Any]) -> list[str]:
                 differences += [f"- {key} against {base_key}, {set_name}: {d}" for d in diffs]
             d = s["decode"]
             lines.append(
-                f"| {r['model']} | {r.get('file', '')} | {set_name} | {s['docs']} | {r['slots']} "
+                f"| {r['model']} | {r.get('file', '')} | {_flash(r)} | {set_name} | {s['docs']} | {r['slots']} "
                 f"| {s['docs_per_min']} | {speed} "
                 f"| {s['parts']} | {s['prompt_tokens']} | {s['answer_tokens']} | {s['parse_s']} "
                 f"| {d['prefill_s']:.1f} | {d['step_s']:.1f} | {d['choose_s']:.1f} "

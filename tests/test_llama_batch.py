@@ -155,3 +155,27 @@ def test_the_batch_keeps_its_model_alive() -> None:
     batch = engine()._sequences
     logits = batch.next_token_logits([1, 2, 3, 4, 5])
     assert logits.shape[0] == batch.n_vocab and bool(logits.isfinite().all())
+
+
+def test_flash_attention_is_on_by_default_and_changes_only_rounding(requests: tuple[list, list]) -> None:
+    """llama-cpp-python leaves flash attention off; the engine turns it on (faster prompts). It sums
+    attention in another order and partly in 16 bits, so the next-token log-probabilities move a
+    little (0.23 at most over the top 20 here, as much as the Q8_0 copy moves them; the agreement of
+    whole answers on real documents is in bench/throughput.py), and the fingerprint says which kernel
+    ran (a nightly run re-extracts once when it changes)."""
+    import numpy as np
+
+    from extractor.engines.llamacpp import lazy_engine
+
+    prompts, _ = requests
+    logprobs = {}
+    for flash in (True, False):
+        e = engine() if flash else engine(flash_attention=False)
+        logits = np.asarray(e._sequences.next_token_logits(e._prompt_ids(prompts[2])), dtype=np.float64)
+        logprobs[flash] = logits - np.logaddexp.reduce(logits)
+        assert e.fingerprint == lazy_engine("embedded", flash_attention=flash).fingerprint
+        assert e.fingerprint.endswith("-fa") is flash
+    on, off = logprobs[True], logprobs[False]
+    top = np.argsort(-off)[:20]
+    assert list(np.argsort(-on)[:3]) == list(top[:3])
+    assert np.max(np.abs(on[top] - off[top])) < 0.5

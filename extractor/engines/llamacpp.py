@@ -40,6 +40,10 @@ from extractor.types import Generation
 # slots ran 0.98x the real invoices a minute of one, and 0.90x on a long report, with 0.36 GiB more
 # memory (bench/throughput.py --real, 2026-12-02 at 88c022b).
 DEFAULT_SLOTS = 1
+# The kernels and weights the engine runs by default (both name themselves in the fingerprint):
+# a Q8_0 copy of weights llama.cpp multiplies slowly on a CPU (gguf_layout.py), and flash attention.
+REQUANTISE = True
+FLASH_ATTENTION = True
 
 
 class LlamaCppEngine:
@@ -52,13 +56,15 @@ class LlamaCppEngine:
         context_tokens: int = 4096,
         slots: int = DEFAULT_SLOTS,
         jump_forward: bool = True,
-        requantise: bool = True,
+        requantise: bool = REQUANTISE,
+        flash_attention: bool = FLASH_ATTENTION,
         **_ignored: Any,
     ):
         """`context_tokens`: the most one prompt and its answer may take; `slots`: answers decoded
         at once, each in its own KV stream of `context_tokens` cells (one more holds the shared
         prefix); `requantise`: run a Q8_0 copy of weights llama.cpp multiplies slowly on a CPU
-        (`gguf_layout.py`; False: the file as it is)."""
+        (`gguf_layout.py`; False: the file as it is); `flash_attention`: llama.cpp's fused attention
+        kernel (1.1-1.2x the prompt tokens a second on 2 cores)."""
         go_offline()
         try:
             import llama_cpp
@@ -79,7 +85,7 @@ class LlamaCppEngine:
             lora = str(lora_gguf(self.source.adapter, self.source.path))
         self.model_id = self.source.model_id
         self.schema_fingerprint = self.source.schema_fingerprint
-        self.fingerprint = engine_fingerprint(self.source, requantise)
+        self.fingerprint = engine_fingerprint(self.source, requantise, flash_attention)
         weights = cpu_weights(self.source.gguf, self.source.sha256) if requantise else self.source.gguf
         self.jump_forward = jump_forward
         threads = threads or len(os.sched_getaffinity(0))
@@ -109,6 +115,7 @@ class LlamaCppEngine:
             threads=threads,
             mask_vocab=self._ll_tokenizer.vocab_size,
             lora_adapter=self.llama._lora_adapter,
+            flash_attention=flash_attention,
         )
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.source.tokenizer_path))  # chat template, offsets
         self._has_chat_template = has_chat_template(self.tokenizer)
@@ -196,18 +203,23 @@ def gguf_architecture(path: Any) -> str:
         return "?"
 
 
-def engine_fingerprint(source: ModelSource, requantise: bool = True) -> str:
+def engine_fingerprint(
+    source: ModelSource, requantise: bool = REQUANTISE, flash_attention: bool = FLASH_ATTENTION
+) -> str:
     """The model's fingerprint, and the kernels and weight layout that run it: other arithmetic,
     other answers (near ties can fall the other way)."""
     layout = cpu_weights_type(source.gguf) if requantise and source.gguf is not None else None
-    return model_fingerprint(source) + "/llamacpp" + (f"-{layout.lower()}" if layout else "")
+    kernels = (f"-{layout.lower()}" if layout else "") + ("-fa" if flash_attention else "")
+    return model_fingerprint(source) + "/llamacpp" + kernels
 
 
 def lazy_engine(model: str | None = None, **options: Any) -> LazyEngine:
     source = resolve_model(model)
     return LazyEngine(
         model_id=source.model_id,
-        fingerprint=engine_fingerprint(source, options.get("requantise", True)),
+        fingerprint=engine_fingerprint(
+            source, options.get("requantise", REQUANTISE), options.get("flash_attention", FLASH_ATTENTION)
+        ),
         schema_fingerprint=source.schema_fingerprint,
         build=lambda: LlamaCppEngine(source=source, **options),
     )
