@@ -54,7 +54,8 @@ def alone(requests: tuple[list, list]) -> list[str]:
 def test_each_sequence_sees_only_its_own_prompt(requests: tuple[list, list]) -> None:
     """Decoded three at a time, every answer starts from the logits its prompt has alone: the
     sequences share the prefix's cells and nothing else. (Not bit for bit: attention over a
-    different set of cache cells sums in another order, so answers can part at a near-tie; the
+    different set of cache cells sums in another order, flash attention partly in 16 bits, so
+    answers can part at a near-tie, as the first token of two of these prompts does; the
     agreement on real documents is measured in bench/throughput.py.)"""
     import numpy as np
 
@@ -72,10 +73,16 @@ def test_each_sequence_sees_only_its_own_prompt(requests: tuple[list, list]) -> 
     together.generate(prompts, constraints, BUDGET)
     assert together._sequences.stats.most_sequences == 3  # more prompts than slots: they took turns
     alone = engine(slots=1)
-    for i, prompt in enumerate(prompts):
-        expected = alone._sequences.next_token_logits(alone._prompt_ids(prompt)).numpy()
-        assert np.abs(first[i] - expected).max() < 0.05 * np.abs(expected).max()
-        assert int(first[i].argmax()) == int(expected.argmax())
+    expected = [alone._sequences.next_token_logits(alone._prompt_ids(p)).numpy() for p in prompts]
+    for i, own in enumerate(expected):
+        tolerance = 0.05 * np.abs(own).max()
+        assert np.abs(first[i] - own).max() < tolerance
+        # nearer its own prompt's logits than any other prompt's (flash attention: 0.09-0.30 on
+        # average against 0.43 and more)
+        distances = [float(np.abs(first[i] - other).mean()) for other in expected]
+        assert int(np.argmin(distances)) == i, distances
+        # the token chosen first is the one chosen alone, or one as likely within the tolerance
+        assert own[int(first[i].argmax())] >= own.max() - tolerance
 
 
 def test_the_same_batch_gives_the_same_answers(requests: tuple[list, list]) -> None:
