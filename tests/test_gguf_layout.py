@@ -64,4 +64,4 @@ def test_q8_0_copy_gives_the_shipped_models_next_tokens(cache: Path) -> None:
     assert np.max(np.abs(shipped[top] - copy[top])) < 0.5
     source = resolve_model("embedded")
     assert engine_fingerprint(source, True) != engine_fingerprint(source, False)
-    assert engine_fingerprint(source, True, flash_attention=False).endswith("/llamacpp-q8_0")
+    assert engine_fingerprint(source, True).endswith("/llamacpp-q8_0")

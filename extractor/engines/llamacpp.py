@@ -41,9 +41,12 @@ from extractor.types import Generation
 # memory (bench/throughput.py --real, 2026-12-02 at 88c022b).
 DEFAULT_SLOTS = 1
 # The kernels and weights the engine runs by default (both name themselves in the fingerprint):
-# a Q8_0 copy of weights llama.cpp multiplies slowly on a CPU (gguf_layout.py), and flash attention.
+# a Q8_0 copy of weights llama.cpp multiplies slowly on a CPU (gguf_layout.py), and no flash
+# attention. llama.cpp's flash attention evaluated the real invoices' prompts 1.25x as fast, but its
+# decode steps took 2.4x as long with the 135M model: 0.96x the invoices a minute and 0.89x the
+# reports; 1.03x the invoices with the 1.5B model (bench/throughput.py --real, 2026-12-02 at f317e02).
 REQUANTISE = True
-FLASH_ATTENTION = True
+FLASH_ATTENTION = False
 
 
 class LlamaCppEngine:
@@ -64,7 +67,7 @@ class LlamaCppEngine:
         at once, each in its own KV stream of `context_tokens` cells (one more holds the shared
         prefix); `requantise`: run a Q8_0 copy of weights llama.cpp multiplies slowly on a CPU
         (`gguf_layout.py`; False: the file as it is); `flash_attention`: llama.cpp's fused attention
-        kernel (1.1-1.2x the prompt tokens a second on 2 cores)."""
+        kernel (faster prompts, slower decode steps on 2 cores: see FLASH_ATTENTION)."""
         go_offline()
         try:
             import llama_cpp
