@@ -38,13 +38,14 @@ from extractor.types import Generation
 # Answers decoded at once. One on a CPU: on 2 cores, real documents spend 75-82% of their time
 # evaluating the prompt, and a decode step of four answers costs what four steps of one do; four
 # slots ran 0.98x the real invoices a minute of one, and 0.90x on a long report, with 0.36 GiB more
-# memory (bench/throughput.py --real, 2026-12-02 at 88c022b).
+# memory (bench/throughput.py --real, 2026-12-02 at 88c022b); 0.83x and 0.83x on a Xeon with AMX
+# (at 1d52a52).
 DEFAULT_SLOTS = 1
 # The kernels and weights the engine runs by default (both name themselves in the fingerprint):
 # a Q8_0 copy of weights llama.cpp multiplies slowly on a CPU (gguf_layout.py), and no flash
-# attention. llama.cpp's flash attention evaluated the real invoices' prompts 1.25x as fast, but its
-# decode steps took 2.4x as long with the 135M model: 0.96x the invoices a minute and 0.89x the
-# reports; 1.03x the invoices with the 1.5B model (bench/throughput.py --real, 2026-12-02 at f317e02).
+# attention. llama.cpp's flash attention evaluated the real invoices' prompts 1.19x as fast, but its
+# decode steps took 2.4x as long with the 135M model: 0.93x the invoices a minute and 0.86x the
+# report; 1.01x the invoices with the 1.5B model (bench/throughput.py --real, 2026-12-02 at 1d52a52).
 REQUANTISE = True
 FLASH_ATTENTION = False
 
