@@ -47,25 +47,25 @@ RESULTS = ROOT / "bench" / "results" / "distil"
 EXTRACTOR = [sys.executable, "-m", "extractor.cli"]
 
 
-def split(set_name: str, test: int, pool: int, work: Path, pool_set: str | None = None) -> tuple[Path, Path]:
+def split(set_name: str, test: int, pool: int, work: Path, pool_set: str) -> tuple[Path, Path]:
     """(held-out folder with docs/ and labels.jsonl, pool folder of documents). The pool is the next
-    `pool` documents of the set after the held-out ones, or the first of `pool_set`."""
-    full, pool_full = set_folder(set_name), set_folder(pool_set or set_name)
+    `pool` documents of the set after the held-out ones, or the first of another `pool_set`."""
+    full, pool_full = set_folder(set_name), set_folder(pool_set)
     names = sorted(p.name for p in (full / "docs").iterdir() if p.is_file())
     pool_names = sorted(p.name for p in (pool_full / "docs").iterdir() if p.is_file())
-    start = 0 if pool_set else test
+    start = 0 if pool_set != set_name else test
     if len(names) < test or len(pool_names) < start + pool:
         raise SystemExit(
             f"too few documents for --test {test} and --pool {pool}: {set_name} has {len(names)}, "
-            f"{pool_set or set_name} {len(pool_names)}"
+            f"{pool_set} {len(pool_names)}"
         )
     held, pooled = names[:test], pool_names[start : start + pool]
     held_dir, pool_dir = work / "test", work / "pool"
-    for folder, chosen in ((held_dir / "docs", held), (pool_dir, pooled)):
+    for folder, source, chosen in ((held_dir / "docs", full, held), (pool_dir, pool_full, pooled)):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         for name in chosen:
-            (folder / name).symlink_to((full if folder.parent == held_dir else pool_full) / "docs" / name)
+            (folder / name).symlink_to(source / "docs" / name)
     lines = [line for line in (full / "labels.jsonl").read_text().splitlines() if line.strip()]
     kept = [line for line in lines if Path(json.loads(line)["file"]).name in held]
     (held_dir / "labels.jsonl").write_text("\n".join(kept) + "\n")
@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
 
     work = args.work / args.set
     schema_spec = f"{ROOT / 'bench' / 'real_sets' / 'schemas.py'}:{SETS[args.set]}"
-    held, pool = split(args.set, args.test, args.pool, work, args.pool_set)
+    pool_set = args.pool_set or args.set
+    held, pool = split(args.set, args.test, args.pool, work, pool_set)
     record: dict[str, Any] = {
         "set": args.set,
         "date": dt.date.today().isoformat(),
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "teacher": args.teacher,
         "test_documents": args.test,
         "pool_documents": args.pool,
-        "pool_set": args.pool_set or args.set,
+        "pool_set": pool_set,
         "epochs": args.epochs,
         "steps": {},
         "runs": {},
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         record["runs"].update(reference_runs(args.set, args.test, args.teacher))
     for n in args.corrections:
         target = work / f"labels-{n}"
-        record["steps"][f"correct {n}"] = corrected(labels_dir, target, schema_spec, args.pool_set or args.set, n)
+        record["steps"][f"correct {n}"] = corrected(labels_dir, target, schema_spec, pool_set, n)
         adapter = work / f"student-{n}"
         train = [*EXTRACTOR, "finetune", "-s", schema_spec, "--train", str(target), "--out", str(adapter)]
         train += ["--unreviewed-above", "0", "--epochs", str(args.epochs), "--dev-limit", "3"]

@@ -33,17 +33,12 @@ def has_amx() -> bool:
     return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
 
 
-def extra_buffers_safe() -> bool:
-    """Whether llama.cpp may move weights into its extra CPU buffer types (not on AMX: see above)."""
-    return not has_amx()
-
-
 def load_llama(path: str | Path, **kwargs: Any) -> Any:
     """`llama_cpp.Llama(path, **kwargs)`, with extra buffer types off where they crash."""
     import llama_cpp
     import llama_cpp.llama as llama_module
 
-    if extra_buffers_safe():
+    if not has_amx():  # llama.cpp's extra buffer types are safe
         return llama_cpp.Llama(str(path), **kwargs)
     defaults = llama_module.llama_cpp.llama_model_default_params
 
