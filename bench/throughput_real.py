@@ -8,7 +8,7 @@ Variants (each in its own process, so peak RSS is the variant's):
   its Q8_0 copy, engines/gguf_layout.py; `_q4_1`: as shipped), with llama-cpp-python's low-level API and the
   same threads: an 800-token prompt evaluated once and shared, 100 tokens of each sequence's own,
   then 64 decode steps of B sequences (one token each, logits read, greedy choice) for B in 1, 2,
-  4, 8, with flash attention (llama.cpp's own default on a CPU). No grammar, no Python work per
+  4, 8, with the attention kernel the engine runs by default. No grammar, no Python work per
   token beyond the argmax: what llama.cpp itself does.
 - real: `extractor.pipeline.run` (grounded decoding, parse pool) with `LlamaCppEngine(slots=S)`
   (`_q4_1`: `requantise=False`, the embedded model's shipped weights as they are; `_fa`:
@@ -41,6 +41,7 @@ def variant_anchor(args: argparse.Namespace) -> dict[str, Any]:
 
     from extractor.engines.gguf_layout import cpu_weights
     from extractor.engines.llama_load import load_llama
+    from extractor.engines.llamacpp import FLASH_ATTENTION
     from extractor.engines.model_store import resolve_model
 
     source = resolve_model(args.model)
@@ -55,7 +56,10 @@ def variant_anchor(args: argparse.Namespace) -> dict[str, Any]:
     params.n_seq_max = max(sizes)
     params.kv_unified = True
     params.n_threads = params.n_threads_batch = threads
-    params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED  # llama.cpp's own default on a CPU ("auto")
+    # the attention kernel the engine runs by default, so that the decode rates compare like with like
+    params.flash_attn_type = (
+        llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if FLASH_ATTENTION else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    )
     ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
     batch = llama_cpp.llama_batch_init(512, 0, 1)
     n_vocab = llm.n_vocab()
