@@ -112,6 +112,23 @@ def test_grounded_dates_may_be_copied_or_written_in_iso_form(tiny_engine) -> Non
     assert not _accepts(tiny_engine, constraint, '{"issued": "5 June 2018"}')  # neither form
 
 
+def test_a_printed_date_is_trained_in_the_iso_form_the_grammar_allows(tiny_engine) -> None:  # type: ignore[no-untyped-def]
+    from extractor.finetune.targets import TargetStats
+
+    class Dated(BaseModel):
+        issued: dt.date | None = None
+        due: dt.date | None = None
+
+    schema = load_schema(Dated)
+    text = "Nr. 471102 vom\n05.06.2018\nBestellung 2018-471331"
+    stats = TargetStats()
+    answer = answer_text(schema, {"issued": "2018-06-05", "due": "2018-07-05"}, text, "grounded", stats)
+    assert answer == '{"issued": "2018-06-05", "due": "2018-07-05"}'
+    assert stats.not_in_document == ["due"]  # a date the text does not print: kept, and counted
+    constraint = Constraint(lark=grounded_grammar(schema, text))
+    assert _accepts(tiny_engine, constraint, '{"issued": "2018-06-05", "due": null}')
+
+
 def test_an_iso_date_is_grounded_where_the_document_prints_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from extractor.config import RunConfig
     from extractor.engines.fake import FakeEngine

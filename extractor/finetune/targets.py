@@ -2,11 +2,13 @@
 
 Labels hold canonical values ("2023-05-18", "27422.69"). Under the JSON-Schema constraint the
 answer is the label itself, written compactly in the schema's field order, numbers as bare JSON
-numbers. Under grounded decoding
-an extractive field can only be a span of the document, so the answer holds the span that *means*
-the label: the printed date ("18 mai 2023"), the printed amount ("27.422,69 €" -> "27.422,69"), the
-name as the document spells it. A label value the document never prints stays as it is (a number, bare) and is
-counted, so the caller can say how many targets the grammar could not have produced.
+numbers. Under grounded decoding an extractive field can only be a span of the document, so the
+answer holds the span that *means* the label: the printed amount ("27.422,69 €" -> "27.422,69"),
+the name as the document spells it. A date the document prints is the exception: it stays in ISO
+form, as the prompt asks for and as the grammar allows for any date the text prints, so a model
+learns one way to write every date rather than each document's own ("18 mai 2023", "13/03/2018").
+A label value the document never prints stays as it is (a number, bare) and is counted, so the
+caller can say how many targets the grammar could not have produced.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from extractor.extract.evidence import TextIndex
 from extractor.extract.typed import date_order, parse_printed
 from extractor.schema import FieldSpec, SchemaInfo, map_leaves
 
@@ -68,6 +71,8 @@ class _Grounder:
         self.order = date_order(text)
         self.stats = stats
         self.cursor = 0
+        # The dates the grammar lets a model write in ISO form (grammar.py, `iso_dates`).
+        self.iso_dates = {d.isoformat() for d in TextIndex(text).dates()}
 
     def leaf(self, value: Any, spec: FieldSpec, path: str) -> Any:
         if not spec.extractive:
@@ -77,6 +82,8 @@ class _Grounder:
             found = self._first(lambda: self._strings(str(value)))
         elif spec.kind in ("date", "datetime"):
             found = self._first(lambda: self._dates(spec, str(value)))
+            if spec.kind == "date" and str(value)[:10] in self.iso_dates:
+                return str(value)[:10]
         else:
             found = self._first(lambda: self._amounts(spec, value))
         if found is None:
