@@ -44,6 +44,7 @@ from extractor.labels.store import read_labels, validate_fields, write_labels  #
 from extractor.schema import load_schema  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "distil"
+RUNS = RESULTS / "runs.json"
 EXTRACTOR = [sys.executable, "-m", "extractor.cli"]
 
 
@@ -125,7 +126,8 @@ def corrected(labels_dir: Path, target: Path, schema_spec: str, set_name: str, n
 
 def reference_runs(set_name: str, test: int, teacher: str) -> dict[str, Any]:
     """The zero-shot runs of bench/results/real_sets on the same held-out documents (its "first N"
-    subsets are the first N by name, as here): the teacher's and the embedded model's, newest each."""
+    subsets are the first N by name, as here): the teacher's and the embedded model's, newest each.
+    Where real_sets has no teacher run, the teacher's run in the newest earlier loop on them."""
     path = ROOT / "bench" / "results" / "real_sets" / "runs.json"
     runs = json.loads(path.read_text()) if path.is_file() else {}
     history = subprocess.run(["git", "rev-list", "--abbrev-commit", "HEAD"], capture_output=True, text=True, cwd=ROOT)
@@ -135,7 +137,19 @@ def reference_runs(set_name: str, test: int, teacher: str) -> dict[str, Any]:
     for run in newest_last:
         if run["set"] == f"{set_name}, first {test}" and run["model"] in (teacher, "embedded"):
             found["teacher" if run["model"] == teacher else "embedded 135M"] = run
-    return {f"{who} zero-shot (real_sets run at {run['commit']})": run for who, run in found.items()}
+    out = {f"{who} zero-shot (real_sets run at {run['commit']})": run for who, run in found.items()}
+    if "teacher" not in found:  # else the teacher's own run in an earlier loop on the same documents
+        loops = json.loads(RUNS.read_text()) if RUNS.is_file() else {}
+        earlier = [
+            r
+            for r in loops.values()
+            if (r["set"], r["test_documents"], r["teacher"]) == (set_name, test, teacher)
+            and "teacher zero-shot" in r["runs"]
+        ]
+        if earlier:
+            newest = max(earlier, key=lambda r: (r["date"], -age.get(r["commit"], len(age))))
+            out[f"teacher zero-shot (distil run at {newest['commit']})"] = newest["runs"]["teacher zero-shot"]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,7 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher", default="qwen2.5-coder-1.5b")
     parser.add_argument("--corrections", type=int, nargs="+", default=[0, 25, 100])
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--skip-teacher-eval", action="store_true", help="do not run the teacher on the test set")
+    parser.add_argument(
+        "--skip-teacher-eval",
+        action="store_true",
+        help="do not run the teacher on the test set (show its newest earlier run on it)",
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/extractor-distil"))
     parser.add_argument("--reuse-labels", action="store_true", help="keep the teacher labels of an earlier run")
     parser.add_argument(
@@ -233,10 +251,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def save(record: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    runs_path = RESULTS / "runs.json"
-    runs = json.loads(runs_path.read_text()) if runs_path.is_file() else {}
+    runs = json.loads(RUNS.read_text()) if RUNS.is_file() else {}
     runs[f"{record['set']} {record['date']} {record['commit']}"] = record
-    runs_path.write_text(json.dumps(runs, indent=1, ensure_ascii=False) + "\n")
+    RUNS.write_text(json.dumps(runs, indent=1, ensure_ascii=False) + "\n")
     (RESULTS / "README.md").write_text(render(runs))
 
 

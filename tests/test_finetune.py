@@ -185,6 +185,35 @@ def test_grounded_targets_are_the_printed_spans() -> None:
     assert plain["invoice_date"] == "2023-05-18" and plain["total"] == 27422.69  # numbers bare
 
 
+def test_a_name_printed_only_approximately_is_trained_as_its_printed_span(tiny_engine) -> None:  # type: ignore[no-untyped-def]
+    from pydantic import BaseModel
+
+    from extractor.engines.base import Constraint
+    from extractor.extract.grammar import grounded_grammar
+
+    class Receipt(BaseModel):
+        company: str | None = None
+        address: str | None = None
+        city: str | None = None
+
+    schema = load_schema(Receipt)
+    text = "SANYU STAT1ONERY SHOP\nNO. 31G&33G, JALAN SETIA 1NDAH\nX U13/X, 40170 SETIA ALAM\nTOTAL 19.00"
+    # A person's corrections with the spelling the OCR missed (across a line break in the address),
+    # and a city the document never prints.
+    label = {"company": "SANYU STATIONERY SHOP", "address": "NO. 31G&33G, JALAN SETIA INDAH X U13/X"}
+    label["city"] = "Kuala Lumpur"
+    stats = TargetStats()
+    answer = answer_text(schema, label, text, "grounded", stats)
+    expected = {"company": "SANYU STAT1ONERY SHOP", "address": "NO. 31G&33G, JALAN SETIA 1NDAH\nX U13/X"}
+    assert json.loads(answer) == {**expected, "city": "Kuala Lumpur"}
+    assert stats.nearest == ["company", "address"] and stats.not_in_document == ["city"]
+    # The nearest spans are answers the grammar lets a model write.
+    matcher = tiny_engine._matchers.compile(Constraint(lark=grounded_grammar(schema, text))).matcher
+    written = json.dumps({**expected, "city": None}, ensure_ascii=False, separators=(", ", ": "))
+    assert all(matcher.consume_token(t) for t in tiny_engine._ll_tokenizer.tokenize_str(written))
+    assert matcher.is_accepting()
+
+
 def test_labelled_set_errors_are_configuration_errors(tmp_path: Path) -> None:
     schema = load_schema(SMALL)
     with pytest.raises(ConfigError, match="not found"):

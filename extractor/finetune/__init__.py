@@ -105,6 +105,7 @@ def finetune(
                 "examples": len(examples),
                 "sha256": train_sha,
                 "values_not_printed": len(stats.not_in_document),
+                "values_printed_approximately": len(stats.nearest),
             },
             "dev": {"labels": str(dev_set.labels_path), "documents": len(dev_set.items), "sha256": dev_set.sha256()},
             **({"labelled": labels} if labels is not None else {}),

@@ -118,6 +118,7 @@ def build_examples(
             answer = first
         stats.values += item_stats.values
         stats.not_in_document += [f"{item.file}:{path}" for path in item_stats.not_in_document]
+        stats.nearest += [f"{item.file}:{path}" for path in item_stats.nearest]
         prompt = build_prompt(schema, kept, truncated=len(kept) < len(doc.text.rstrip()))
         prompt_ids = engine.prompt_ids(prompt.messages)
         answer_ids = engine.tokenizer(answer, add_special_tokens=False)["input_ids"] + [eos]
@@ -131,6 +132,13 @@ def build_examples(
             "%d of %d label values are not printed in their document (the grounded grammar cannot produce them); "
             "they are trained on as labelled",
             len(stats.not_in_document),
+            stats.values,
+        )
+    if stats.nearest:
+        log.info(
+            "%d of %d label values are printed only approximately (OCR slips, spacing); "
+            "they are trained on as the printed span nearest to them",
+            len(stats.nearest),
             stats.values,
         )
     return examples, stats

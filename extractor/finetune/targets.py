@@ -4,7 +4,8 @@ Labels hold canonical values ("2023-05-18", "27422.69"). Under the JSON-Schema c
 answer is the label itself, written compactly in the schema's field order, numbers as bare JSON
 numbers. Under grounded decoding an extractive field can only be a span of the document, so the
 answer holds the span that *means* the label: the printed amount ("27.422,69 €" -> "27.422,69"),
-the name as the document spells it. A date the document prints is the exception: it stays in ISO
+the name as the document spells it, or, for a name it prints only approximately (an OCR slip,
+a line break inside it), the printed span nearest to it. A date the document prints stays in ISO
 form, as the prompt asks for and as the grammar allows for any date the text prints, so a model
 learns one way to write every date rather than each document's own ("18 mai 2023", "13/03/2018").
 A label value the document never prints stays as it is (a number, bare) and is counted, so the
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from extractor.extract.constraint import DEFAULT_MAX_STRING
 from extractor.extract.evidence import TextIndex
 from extractor.extract.typed import date_order, parse_printed
 from extractor.schema import FieldSpec, SchemaInfo, map_leaves
@@ -29,12 +31,16 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _SPACED_NUMBER = re.compile(r"\b\d{1,3}(?: \d{3})+(?:[.,]\d+)?")
 _WORD = re.compile(r"\w+")
 _DATE_WORDS = 6
+# An approximate alignment's ragged edges: a span starts on a word or an opening bracket (the
+# grammar refuses spaces and separators there) and does not end in a space.
+_SPAN_EDGES = re.compile(r"^[^\w(\[]+|\s+$")
 
 
 @dataclass
 class TargetStats:
     values: int = 0
     not_in_document: list[str] = field(default_factory=list)  # field paths whose value is never printed
+    nearest: list[str] = field(default_factory=list)  # paths whose string is printed only approximately
 
 
 def answer_text(
@@ -71,8 +77,9 @@ class _Grounder:
         self.order = date_order(text)
         self.stats = stats
         self.cursor = 0
+        self.index = TextIndex(text)
         # The dates the grammar lets a model write in ISO form (grammar.py, `iso_dates`).
-        self.iso_dates = {d.isoformat() for d in TextIndex(text).dates()}
+        self.iso_dates = {d.isoformat() for d in self.index.dates()}
 
     def leaf(self, value: Any, spec: FieldSpec, path: str) -> Any:
         if not spec.extractive:
@@ -80,6 +87,8 @@ class _Grounder:
         self.stats.values += 1
         if spec.kind == "string":
             found = self._first(lambda: self._strings(str(value)))
+            if found is None and (found := self._nearest(str(value), spec)) is not None:
+                self.stats.nearest.append(path)
         elif spec.kind in ("date", "datetime"):
             found = self._first(lambda: self._dates(spec, str(value)))
             if spec.kind == "date" and str(value)[:10] in self.iso_dates:
@@ -107,6 +116,18 @@ class _Grounder:
         exact = [(m.start(), m.group(0)) for m in re.finditer(re.escape(value), self.text)]
         # Otherwise the document's own spelling when it differs only in case or spacing.
         return exact or [(m.start(), m.group(0)) for m in re.finditer(r"\s+".join(words), self.text, re.IGNORECASE)]
+
+    def _nearest(self, value: str, spec: FieldSpec) -> str | None:
+        """The printed span evidence search would ground `value` on (a fuzzy alignment, 85/100 or
+        more), trimmed to where the grammar lets a span start and end; None if there is none."""
+        hit = self.index.find(value, spec)
+        if hit is None:
+            return None
+        span = _SPAN_EDGES.sub("", self.text[hit.start : hit.end])
+        if not span or len(span) > (spec.max_length or DEFAULT_MAX_STRING):
+            return None
+        self.cursor = hit.end
+        return span
 
     def _dates(self, spec: FieldSpec, value: str) -> list[tuple[int, str]]:
         target = value[:10]
