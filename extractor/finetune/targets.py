@@ -22,7 +22,7 @@ from typing import Any
 
 from extractor.extract.constraint import DEFAULT_MAX_STRING
 from extractor.extract.evidence import TextIndex
-from extractor.extract.typed import date_order, parse_printed
+from extractor.extract.typed import parse_printed
 from extractor.schema import FieldSpec, SchemaInfo, map_leaves
 
 # Separators of the answer layout both constraints enforce.
@@ -74,10 +74,10 @@ class _Grounder:
 
     def __init__(self, text: str, stats: TargetStats) -> None:
         self.text = text
-        self.order = date_order(text)
+        self.index = TextIndex(text)
+        self.order = self.index.order
         self.stats = stats
         self.cursor = 0
-        self.index = TextIndex(text)
         # The dates the grammar lets a model write in ISO form (grammar.py, `iso_dates`).
         self.iso_dates = {d.isoformat() for d in self.index.dates()}
 
@@ -124,7 +124,8 @@ class _Grounder:
         if hit is None:
             return None
         span = _SPAN_EDGES.sub("", self.text[hit.start : hit.end])
-        if not span or len(span) > (spec.max_length or DEFAULT_MAX_STRING):
+        escaped = json.dumps(span, ensure_ascii=False)[1:-1]  # the grammar bounds the span as written
+        if not span or len(escaped) > (spec.max_length or DEFAULT_MAX_STRING):
             return None
         self.cursor = hit.end
         return span
