@@ -109,6 +109,10 @@ def test_null_only_for_optional_fields() -> None:
         ("date", "1 mars 2024", "DMY", dt.date(2024, 3, 1)),
         ("date", "March 1, 2024", "DMY", dt.date(2024, 3, 1)),
         ("date", "15.02.2024", "DMY", dt.date(2024, 2, 15)),
+        ("date", "Tuesday, 5 March 2024", "DMY", dt.date(2024, 3, 5)),
+        ("date", "05-Mar-24", "DMY", dt.date(2024, 3, 5)),
+        ("date", "25DEC2018", "DMY", dt.date(2018, 12, 25)),
+        ("date", "2024/03/05", "DMY", dt.date(2024, 3, 5)),
         ("decimal", "1,234.56", "DMY", Decimal("1234.56")),
         ("decimal", "1.234,56", "DMY", Decimal("1234.56")),
         ("decimal", "1 234,56 EUR", "DMY", Decimal("1234.56")),
@@ -126,6 +130,11 @@ def test_unparseable_printed_value_is_null_with_a_reason() -> None:
     assert value is None and "not a date" in note
     value, note = parse_printed(FieldSpec("n", "integer", extractive=True), "2.5", "DMY")
     assert value is None and "whole number" in note
+    # A number is no date, though dateparser reads long ones as Unix timestamps; nor is a date
+    # relative to the day the document happens to be read.
+    for printed in ("2018092011804", "1543622400", "20180305", "2 days ago", "yesterday"):
+        value, note = parse_printed(FieldSpec("d", "date", extractive=True), printed, "DMY")
+        assert value is None and "not a date" in note, printed
 
 
 def test_date_order_is_read_off_the_document() -> None:
