@@ -78,8 +78,9 @@ class _Grounder:
         self.order = self.index.order
         self.stats = stats
         self.cursor = 0
-        # The dates the grammar lets a model write in ISO form (grammar.py, `iso_dates`).
-        self.iso_dates = {d.isoformat() for d in self.index.dates()}
+        # The dates the grammar lets a model write in ISO form (grammar.py, `iso_dates`), with where
+        # the text prints them.
+        self.printed_dates = {d.isoformat(): spans for d, spans in self.index.dates().items()}
 
     def leaf(self, value: Any, spec: FieldSpec, path: str) -> Any:
         if not spec.extractive:
@@ -89,10 +90,11 @@ class _Grounder:
             found = self._first(lambda: self._strings(str(value)))
             if found is None and (found := self._nearest(str(value), spec)) is not None:
                 self.stats.nearest.append(path)
+        elif spec.kind == "date" and (spans := self.printed_dates.get(str(value)[:10])):
+            self._first(lambda: [(start, self.text[start:end]) for start, end in spans])  # moves the cursor
+            return str(value)[:10]
         elif spec.kind in ("date", "datetime"):
             found = self._first(lambda: self._dates(spec, str(value)))
-            if spec.kind == "date" and str(value)[:10] in self.iso_dates:
-                return str(value)[:10]
         else:
             found = self._first(lambda: self._amounts(spec, value))
         if found is None:
