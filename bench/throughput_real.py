@@ -40,6 +40,7 @@ def variant_anchor(args: argparse.Namespace) -> dict[str, Any]:
     from llama_cpp import _internals
 
     from extractor.engines.gguf_layout import cpu_weights
+    from extractor.engines.llama_batch import flash_attn_type
     from extractor.engines.llama_load import load_llama
     from extractor.engines.llamacpp import FLASH_ATTENTION
     from extractor.engines.model_store import resolve_model
@@ -57,9 +58,7 @@ def variant_anchor(args: argparse.Namespace) -> dict[str, Any]:
     params.kv_unified = True
     params.n_threads = params.n_threads_batch = threads
     # the attention kernel the engine runs by default, so that the decode rates compare like with like
-    params.flash_attn_type = (
-        llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if FLASH_ATTENTION else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-    )
+    params.flash_attn_type = flash_attn_type(FLASH_ATTENTION)
     ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
     batch = llama_cpp.llama_batch_init(512, 0, 1)
     n_vocab = llm.n_vocab()

@@ -85,9 +85,7 @@ class SequenceBatch:
         params.n_threads = params.n_threads_batch = threads
         # Off unless asked, as llama-cpp-python has it (llama.cpp's own default, "auto", has it on for a
         # CPU): on 2 cores it evaluates prompts faster and decodes slower (llamacpp.FLASH_ATTENTION).
-        params.flash_attn_type = (
-            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        )
+        params.flash_attn_type = flash_attn_type(flash_attention)
         with suppress_stdout_stderr(disable=False):  # llama.cpp logs context warnings on stderr
             self._ctx = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
         if lora_adapter is not None:
@@ -254,6 +252,13 @@ class SequenceBatch:
     def _reset(self) -> None:
         self._llama_cpp.llama_memory_clear(self._memory, True)
         self.prefix = []
+
+
+def flash_attn_type(enabled: bool) -> int:
+    """llama.cpp's context setting for its fused attention kernel: on, or off (not "auto")."""
+    import llama_cpp
+
+    return llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if enabled else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
 
 
 def _common_length(a: Sequence[int], b: Sequence[int]) -> int:
