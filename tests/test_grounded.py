@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from decimal import Decimal
 from pathlib import Path
@@ -195,21 +196,52 @@ class Amounts(BaseModel):
         ('{"total": ", 1", "day": null, "name": null}', False),  # a separator is no amount
         ('{"total": "C31298", "day": null, "name": null}', False),  # nor is a reference with digits in it
         ('{"total": "234.56", "day": null, "name": null}', False),  # numbers are atomic: no cutting into one
-        ('{"total": null, "day": "Thank you", "name": null}', False),  # dates come from lines with a digit
-        # A digit-less span of such a line is admitted (requiring a digit inside a span made the grammar's
-        # compile cost explode on real text: extract/grammar.py); it types to null with a note.
-        ('{"total": null, "day": "March", "name": null}', True),
+        # A date is a date the text prints, as printed or in ISO form: no fragment of one, no other number.
+        ('{"total": null, "day": "Thank you", "name": null}', False),
+        ('{"total": null, "day": "March", "name": null}', False),
+        ('{"total": null, "day": "2024", "name": null}', False),
+        ('{"total": null, "day": "2024-03-05", "name": null}', True),
         ('{"total": null, "day": null, "name": " Acme"}', False),  # a span starts on a word
         ('{"total": null, "day": null, "name": "Acme Inc"}', False),  # not in the document
     ],
 )
 def test_grammar_admits_only_well_cut_spans(tiny_engine, answer: str, allowed: bool) -> None:  # type: ignore[no-untyped-def]
+    text = "Invoice from Acme Ltd. dated March 5, 2024 (2024-03-05), ref C31298. Total: 1,234.56 EUR\nThank you"
+    assert _admits(tiny_engine, grounded_grammar(load_schema(Amounts), text), answer) is allowed
+
+
+@pytest.mark.parametrize(
+    ("text", "day", "allowed"),
+    [
+        ("Rechnung vom 5. März 2018, Bestellung 2018-471331, (c) FeRD 2022", "5. März 2018", True),
+        ("Rechnung vom 5. März 2018, Bestellung 2018-471331, (c) FeRD 2022", "2018-03-05", True),
+        ("Rechnung vom 5. März 2018, Bestellung 2018-471331, (c) FeRD 2022", "2022", False),
+        ("Rechnung vom 5. März 2018, Bestellung 2018-471331, (c) FeRD 2022", "2018-471331", False),
+        ("Rechnung vom 5. März 2018, Bestellung 2018-471331, (c) FeRD 2022", "März 2018", False),
+        ("DATE: 25DEC2018 10:31", "25DEC2018", True),
+        ("Date 05-Mar-24 Total 12.00", "05-Mar-24", True),
+        ("Date 05-Mar-24 Total 12.00", "2024-03-05", True),
+        ("Date 05-Mar-24 Total 12.00", "12.00", False),
+        ("Issued 2018/03/05 by Acme", "2018/03/05", True),
+        ("Issued on March 5th, 2024 by Acme", "March 5th, 2024", True),
+        # Where the text shows nothing that reads as a date, any span of a line with a digit is on offer.
+        ("Ausgestellt im Q3/2018\nVielen Dank", "Q3/2018", True),
+        ("Ausgestellt im Q3/2018\nVielen Dank", "Vielen Dank", False),  # a line without a digit
+    ],
+)
+def test_a_date_field_takes_a_date_the_text_prints(tiny_engine, text: str, day: str, allowed: bool) -> None:  # type: ignore[no-untyped-def]
+    class Dated(BaseModel):
+        day: dt.date | None = None
+
+    answer = json.dumps({"day": day}, ensure_ascii=False)
+    assert _admits(tiny_engine, grounded_grammar(load_schema(Dated), text), answer) is allowed
+
+
+def _admits(engine, lark: str, answer: str) -> bool:  # type: ignore[no-untyped-def]
     import llguidance
 
-    text = "Invoice from Acme Ltd. dated March 5, 2024 (2024-03-05), ref C31298. Total: 1,234.56 EUR\nThank you"
-    grammar = llguidance.LLMatcher.grammar_from_lark(grounded_grammar(load_schema(Amounts), text))
-    matcher = llguidance.LLMatcher(tiny_engine._ll_tokenizer, grammar, log_level=0)
-    ids = tiny_engine.tokenizer(answer, add_special_tokens=False).input_ids
-    for token in ids:
+    grammar = llguidance.LLMatcher.grammar_from_lark(lark)
+    matcher = llguidance.LLMatcher(engine._ll_tokenizer, grammar, log_level=0)
+    for token in engine.tokenizer(answer, add_special_tokens=False).input_ids:
         matcher.consume_token(token)
-    assert (not matcher.is_error() and matcher.is_accepting()) is allowed
+    return not matcher.is_error() and matcher.is_accepting()

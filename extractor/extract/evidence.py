@@ -42,12 +42,15 @@ _NUMBER = re.compile(
     r"(?<![\w.,])[-+]?\d{1,3}(?:[ .,'\u00a0\u202f]\d{3})+(?:[.,]\d+)?(?!\w)"  # grouped: 1.234,56 / 1 234
     r"|(?<![\w.,])[-+]?\d+(?:[.,]\d+)?(?!\w)"  # plain: 1234.56 / 1234,56
 )
+# A printed date: what dateparser (typed.parse_printed) then reads as one, in the text's date order,
+# is one. The grammar offers exactly these spans (and their ISO forms) for a date field.
 _MONTH = r"[A-Za-zÀ-ÿ]{3,}\.?"
+_DAY = r"\d{1,2}(?:st|nd|rd|th)?\.?"
 _DATE = re.compile(
-    r"\b\d{4}-\d{1,2}-\d{1,2}\b"
-    r"|\b\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"
-    rf"|\b\d{{1,2}}\.?\s+{_MONTH}\s+\d{{4}}\b"
-    rf"|\b{_MONTH}\s+\d{{1,2}},?\s+\d{{4}}\b"
+    r"\b\d{4}[/.\-]\d{1,2}[/.\-]\d{1,2}\b"  # 2018-03-05, 2018/03/05
+    r"|\b\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"  # 05/03/2018, 5.3.18
+    rf"|\b{_DAY}[ \t\-/]*{_MONTH}[ \t\-/,]*\d{{2,4}}\b"  # 5. März 2018, 05-Mar-24, 25DEC2018, 5th May 2024
+    rf"|\b{_MONTH}[ \t]+{_DAY},?[ \t]+\d{{4}}\b"  # March 5, 2024
 )
 
 

@@ -11,7 +11,13 @@ a bare JSON number, restricted to the dates and numbers the text prints ("2018-0
 1234.50) and grounded afterwards by the evidence search. Offering only the printed form makes a model
 that starts "2018-" for 05.06.2018 finish with whatever printed text starts that way (an order number
 "2018-471331"), and one that wants to write a digit write null instead of a quote; offering any bare
-number lets a weak model write the prompt's example amount. Abstractive fields
+number lets a weak model write the prompt's example amount.
+
+A date field takes one of the dates the text prints (evidence.py's date pattern, read by dateparser
+in the document's date order), as printed or in ISO form, a short list of literals. With any printed
+span on offer, a small model that started "20" finished on "2022" (a copyright line) or on an order
+number. Only where a text shows nothing that reads as a date may a date field take any span of a
+line with a digit, so a format the pattern does not know can still be copied. Abstractive fields
 (choices, booleans, free phrases) keep an ordinary bounded constraint.
 
 Compile cost is bounded by design. llguidance compiles each terminal to a lazily built automaton
@@ -20,11 +26,12 @@ linear in the text it is built from, and every terminal here is one substring se
 with a length bound and with classes of its first and last characters, whose automata are small.
 What is never used is a "holds a digit somewhere" conjunct (`SPAN & /.*[0-9].*/ & /.{1,60}/`), nor
 "ends in a digit": on real text their product with the substring set made the vocabulary walk run
-out of fuel on one-page invoices (`lexer precomputation failed`). Dates and amounts are instead
-copied from the document's lines that hold a digit (a smaller substring set of their own); an amount
-must show a digit within its first few characters; a date span without a digit types to null, with
-a note saying why (typed.py). The text itself is one part of a document, bounded by the prompt
-budget, so a 100-page document costs its parts, never one 100-page grammar (bench/grammar_compile.py).
+out of fuel on one-page invoices (`lexer precomputation failed`). Amounts (and dates, where a text
+prints none that reads as one) are instead copied from the document's lines that hold a digit (a
+smaller substring set of their own); an amount must show a digit within its first few characters;
+a date span without a digit types to null, with a note saying why (typed.py). The text itself is
+one part of a document, bounded by the prompt budget, so a 100-page document costs its parts, never
+one 100-page grammar (bench/grammar_compile.py).
 """
 
 from __future__ import annotations
@@ -71,15 +78,20 @@ def grounded_grammar(schema: SchemaInfo, text: str) -> str:
     # A span starts on a word, not on a space or a separator, and does not end in a space.
     for length in sorted(builder.span_lengths):
         lines.append(f"SPAN{length}: SPAN & /.{{1,{length}}}/ & /[^ ,.;:\\\\](.*[^ ])?/")
-    # Dates and amounts: copied from one line that holds a digit (no escapes: a line break is one).
-    # An amount starts with a digit, or with a sign or currency symbol and a digit within the next
-    # few characters, so ", 1", ".5", "C31298" or a lone "$" cannot pass for one.
-    if builder.printed:
+    # Printed dates and amounts are copied from one line that holds a digit (no escapes: a line
+    # break is one). A date field takes a date the text prints, as printed or in ISO form (as the
+    # prompt asks and models prefer), and any such span only where the text shows nothing that
+    # reads as a date.
+    dates = builder.printed_dates if "date" in builder.printed else []
+    if builder.printed - {"date"} or ("date" in builder.printed and not dates):
         lines.append(f"PRINTED: {_substrings(numeric_lines(text))} & /[^\\\\]{{1,{PRINTED_MAX}}}/")
     if "date" in builder.printed:
-        # Or the ISO form of a date the text prints (as the prompt asks and models prefer).
+        lines.append("DATE: " + (" | ".join(_literal(d) for d in dates) if dates else _ANY_PRINTED_DATE))
+    if "datetime" in builder.printed:
         iso = "".join(f" | {_literal(d)}" for d in builder.iso_dates)
-        lines.append(f"DATE: (PRINTED & /\\w(.*\\w)?/){iso}")
+        lines.append(f"DATETIME: {_ANY_PRINTED_DATE}{iso}")
+    # An amount starts with a digit, or with a sign or currency symbol and a digit within the next
+    # few characters, so ", 1", ".5", "C31298" or a lone "$" cannot pass for one.
     if "amount" in builder.printed:
         lines.append("AMOUNT: PRINTED & /([0-9]|[€$£¥+\\-][^0-9]{0,4}[0-9])(.*[0-9A-Za-z€$£¥])?/")
     for name, forms in builder.number_terminals.items():
@@ -143,6 +155,16 @@ class _Builder:
         return sorted(d.isoformat() for d in self._index.dates())
 
     @functools.cached_property
+    def printed_dates(self) -> list[str]:
+        """The dates the text prints, each as printed (JSON-escaped) and in ISO form."""
+        printed = {
+            json.dumps(self.text[start:end], ensure_ascii=False)[1:-1]
+            for spans in self._index.dates().values()
+            for start, end in spans
+        }
+        return sorted(printed | set(self.iso_dates))
+
+    @functools.cached_property
     def _printed_numbers(self) -> list[Decimal]:
         """The numbers the text prints, negative where a minus sign stands before them."""
         values = []
@@ -195,8 +217,8 @@ class _Builder:
             self.span_lengths.add(length)
             return self._rule(f'"\\"" SPAN{length} "\\""')
         if spec.extractive and kind in ("date", "datetime"):
-            self.printed.add("date")
-            return self._rule('"\\"" DATE "\\""')
+            self.printed.add(kind)
+            return self._rule(f'"\\"" {kind.upper()} "\\""')
         if spec.extractive:
             # A number is copied as printed ("1.234,56 €", in quotes), or written as a bare JSON
             # number, the way models write numbers: one of the numbers the text prints.
@@ -212,6 +234,8 @@ class _Builder:
         return _CANONICAL[kind]  # abstractive dates, in ISO form as under the JSON-Schema constraint
 
 
+# Any span of a line with a digit that starts and ends on a word character.
+_ANY_PRINTED_DATE = "(PRINTED & /\\w(.*\\w)?/)"
 _ISO_DATE = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 _CANONICAL = {
     "date": f'/"{_ISO_DATE}"/',
