@@ -145,6 +145,56 @@ def test_with_equal_confidence_a_grounded_value_wins() -> None:
     assert merge_parts(parts, fields).data["budget"] == Decimal(2)
 
 
+class Span(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start_date: str | None = Field(None, json_schema_extra={"extractive": True})
+    end_date: str | None = Field(None, json_schema_extra={"extractive": True})
+
+
+def _date_part(value: str, start: int, confidence: dict[str, float]) -> Part:
+    """A part that prints one date and gives it to every date field."""
+    data = {name: value for name in confidence}
+    return Part(data, {name: _ev(name, c, start=start) for name, c in confidence.items()})
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected", "end_date_at"),
+    [
+        # the report's case: page 1 prints the start, page 29 the end, and each part gives its
+        # date to both fields, page 1's more surely; the end date is the span start_date did not take
+        (
+            [_date_part("4 Apr 2022", 100, {"start_date": 0.99, "end_date": 0.98}),
+             _date_part("21 Feb 2026", 900, {"start_date": 0.97, "end_date": 0.95})],
+            {"start_date": "4 Apr 2022", "end_date": "21 Feb 2026"}, 900,
+        ),
+        # surest first: the end date's claim on page 29 is the surer one here
+        (
+            [_date_part("4 Apr 2022", 100, {"start_date": 0.90, "end_date": 0.60}),
+             _date_part("21 Feb 2026", 900, {"start_date": 0.80, "end_date": 0.95})],
+            {"start_date": "4 Apr 2022", "end_date": "21 Feb 2026"}, 900,
+        ),
+        # one printed date and no alternative: both fields keep it
+        (
+            [_date_part("4 Apr 2022", 100, {"start_date": 0.99, "end_date": 0.98}),
+             Part({}, {})],
+            {"start_date": "4 Apr 2022", "end_date": "4 Apr 2022"}, 100,
+        ),
+        # the same date printed twice: the end date takes its other printing
+        (
+            [_date_part("4 Apr 2022", 100, {"start_date": 0.99, "end_date": 0.98}),
+             _date_part("4 Apr 2022", 900, {"end_date": 0.5})],
+            {"start_date": "4 Apr 2022", "end_date": "4 Apr 2022"}, 900,
+        ),
+    ],
+)  # fmt: skip
+def test_one_printed_span_answers_one_field_where_another_part_offers_an_alternative(
+    parts: list[Part], expected: dict[str, str], end_date_at: int
+) -> None:
+    merged = merge_parts(parts, load_schema(Span).fields)
+    assert merged.data == expected
+    assert {e.field: e.start for e in merged.evidence} == {"start_date": 100, "end_date": end_date_at}
+
+
 class Bounded(BaseModel):
     model_config = ConfigDict(extra="forbid")
     products: list[str] = Field(default_factory=list, max_length=3)

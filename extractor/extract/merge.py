@@ -3,6 +3,12 @@
 - A scalar takes the best-supported non-null value among the parts: the highest confidence, then
   a value found in the text over one that was not, then the earlier part. A field whose schema says
   `prefer: "first"` (or `"last"`) takes the value of the first (last) part that has one.
+- One printed span answers one scalar field where the parts offer another: a part that prints a
+  single date tends to give it to every date field (a report's first pages print when it started,
+  its last pages when it ends). Fields are settled surest first, and a field passes over a
+  candidate grounded on the very span a surer field already took when another part offers it a
+  value of its own. With no such alternative the shared value stays (an invoice's date and its
+  delivery date may be one printed date).
 - A nested object merges field by field, by the same rules.
 - A list is the union of the parts' lists in document order, without duplicates (an item the
   overlap between two parts made twice is kept once). When the union holds more items than the
@@ -49,47 +55,79 @@ def merge_parts(parts: Sequence[Part], fields: tuple[FieldSpec, ...]) -> Merged:
 
 
 _Source = tuple[dict[str, Any], dict[str, Evidence], str]  # (values, evidence of the part, path prefix)
+_Candidate = tuple[Any, dict[str, Evidence], str]  # (value, evidence of its part, path)
+_NESTED = ("object", "list")
 
 
 def _object(
     sources: list[_Source], fields: tuple[FieldSpec, ...], out: list[Evidence], notes: list[str]
 ) -> dict[str, Any]:
+    present: dict[str, list[_Candidate]] = {}  # each field's non-null values, part by part
+    for spec in fields:
+        values = [(data.get(spec.name), ev, prefix + spec.name) for data, ev, prefix in sources]
+        present[spec.name] = [(v, ev, path) for v, ev, path in values if v is not None]
+    scalars = _settle_scalars([(s, present[s.name]) for s in fields if present[s.name] and s.kind not in _NESTED])
     merged: dict[str, Any] = {}
     for spec in fields:
-        paths = [(data.get(spec.name), ev, prefix + spec.name) for data, ev, prefix in sources]
-        present = [(v, ev, path) for v, ev, path in paths if v is not None]
-        if not present:
+        candidates = present[spec.name]
+        if not candidates:
             merged[spec.name] = None
         elif spec.kind == "object":
-            merged[spec.name] = _object([(v, ev, path + ".") for v, ev, path in present], spec.fields, out, notes)
+            merged[spec.name] = _object([(v, ev, p + ".") for v, ev, p in candidates], spec.fields, out, notes)
         elif spec.kind == "list":
-            merged[spec.name] = _list(present, spec, out, notes)
+            merged[spec.name] = _list(candidates, spec, out, notes)
         else:
-            value, ev, path = _best(present, spec)
+            value, ev, path = scalars[spec.name]
             merged[spec.name] = value
             if path in ev:
                 out.append(ev[path])
     return merged
 
 
-def _best(present: list[tuple[Any, dict[str, Evidence], str]], spec: FieldSpec) -> tuple[Any, dict[str, Evidence], str]:
+def _settle_scalars(scalars: list[tuple[FieldSpec, list[_Candidate]]]) -> dict[str, _Candidate]:
+    """Each scalar's value: its best candidate, unless that is a span a surer field took and another
+    part offers something else (fields are settled surest first)."""
+    ranked = [(spec, _ranked(candidates, spec)) for spec, candidates in scalars]
+    taken: dict[tuple[int, int], float] = {}  # grounded span -> confidence of the field that took it
+    chosen: dict[str, _Candidate] = {}
+    for spec, candidates in sorted(ranked, key=lambda s: _confidence(s[1][0]), reverse=True):
+        free = [c for c in candidates if not _taken_by_surer(c, taken)]
+        chosen[spec.name] = best = candidates[0] if spec.prefer else (free or candidates)[0]
+        if (span := _span(best)) is not None:
+            taken[span] = max(taken.get(span, 0.0), _confidence(best))
+    return chosen
+
+
+def _taken_by_surer(candidate: _Candidate, taken: dict[tuple[int, int], float]) -> bool:
+    span = _span(candidate)
+    return span is not None and taken.get(span, -1.0) >= _confidence(candidate)
+
+
+def _ranked(present: list[_Candidate], spec: FieldSpec) -> list[_Candidate]:
+    """A scalar's candidates, best first: the schema's preferred place, else by support."""
     if spec.prefer == "first":
-        return present[0]
+        return present
     if spec.prefer == "last":
-        return present[-1]
+        return present[::-1]
 
     def support(i: int) -> tuple[float, bool, int]:
-        _, ev, path = present[i]
-        e = ev.get(path)
-        confidence = e.confidence if e is not None and e.confidence is not None else 0.0
-        return (confidence, bool(e is not None and e.grounded), -i)
+        e = present[i][1].get(present[i][2])
+        return (_confidence(present[i]), bool(e is not None and e.grounded), -i)
 
-    return present[max(range(len(present)), key=support)]
+    return [present[i] for i in sorted(range(len(present)), key=support, reverse=True)]
 
 
-def _list(
-    present: list[tuple[Any, dict[str, Evidence], str]], spec: FieldSpec, out: list[Evidence], notes: list[str]
-) -> list[Any]:
+def _confidence(candidate: _Candidate) -> float:
+    e = candidate[1].get(candidate[2])
+    return e.confidence if e is not None and e.confidence is not None else 0.0
+
+
+def _span(candidate: _Candidate) -> tuple[int, int] | None:
+    e = candidate[1].get(candidate[2])
+    return (e.start, e.end) if e is not None and e.grounded and e.start >= 0 else None
+
+
+def _list(present: list[_Candidate], spec: FieldSpec, out: list[Evidence], notes: list[str]) -> list[Any]:
     # (item, its evidence with paths relative to the item, e.g. "[].amount") in document order
     items: list[tuple[Any, list[Evidence]]] = []
     seen: set[str] = set()
