@@ -2,13 +2,15 @@
 
 llama.cpp adds the adapter at run time (`W x + scale * B (A x)`, scale = alpha / rank, as PEFT
 does), so the base keeps its GGUF weights and the adapter its float32 values: nothing is
-re-quantised. The conversion is what llama.cpp's `convert_lora_to_gguf.py` does for Llama models,
-with the `gguf` package transformers already needs:
+re-quantised. The conversion is what llama.cpp's `convert_lora_to_gguf.py` does for Llama and Gemma 3
+models, with the `gguf` package transformers already needs:
 
 - tensor names mapped to llama.cpp's (`model.layers.3.self_attn.q_proj` -> `blk.3.attn_q`), each
   as `<name>.weight.lora_a` (A, rank x inputs) and `.lora_b` (B, outputs x rank);
-- the rows of B for q and k permuted per head the way the GGUF stores q and k (llama.cpp's rotary
-  embedding pairs neighbouring dimensions, Hugging Face's pairs the two halves of a head);
+- for Llama models (SmolLM2), the rows of B for q and k permuted per head the way the GGUF stores q
+  and k (llama.cpp's rotary embedding pairs neighbouring dimensions, Hugging Face's pairs the two
+  halves of a head); Gemma 3 stores q and k as Hugging Face does (llama.cpp rotates it NeoX-style),
+  so its rows stay as they are;
 - `general.type = adapter`, `adapter.type = lora`, `adapter.lora.alpha`.
 
 Converted once per adapter (keyed by the SHA-256 of its weights) into the cache folder.
@@ -17,6 +19,7 @@ Converted once per adapter (keyed by the SHA-256 of its weights) into the cache 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,23 @@ from extractor.engines.model_store import cache_dir, file_sha256, written_whole
 from extractor.errors import ConfigError
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
-SUPPORTED_ARCHITECTURES = {"llama"}  # Llama-style q/k layout (SmolLM2); others need their own mapping
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How llama.cpp stores one transformers architecture: its tensor names, and whether q and k rows
+    are permuted per head."""
+
+    gguf_arch: str  # llama.cpp's architecture name (general.architecture)
+    permute_qk: bool
+
+
+# transformers `model_type` -> layout. Others need their own mapping (llama.cpp's convert_hf_to_gguf.py
+# says which tensors it permutes, reshapes or offsets for each).
+LAYOUTS = {
+    "llama": Layout("llama", permute_qk=True),
+    "gemma3_text": Layout("gemma3", permute_qk=False),
+}
 
 
 def lora_gguf(adapter: Path, base: Path) -> Path:
@@ -49,9 +68,11 @@ def write_lora_gguf(adapter: Path, base: Path, out: Path) -> None:
     lora = json.loads((adapter / "adapter_config.json").read_text())
     config = json.loads((base / "config.json").read_text())
     _check_supported(lora, config, adapter)
+    layout = LAYOUTS[config["model_type"]]
     n_head = int(config["num_attention_heads"])
     n_kv_head = int(config.get("num_key_value_heads") or n_head)
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, int(config["num_hidden_layers"]))
+    arch = next(a for a, name in gguf.MODEL_ARCH_NAMES.items() if name == layout.gguf_arch)
+    names = gguf.get_tensor_name_map(arch, int(config["num_hidden_layers"]))
 
     pairs: dict[str, dict[str, Any]] = {}
     for name, tensor in load_file(str(adapter / ADAPTER_WEIGHTS)).items():
@@ -66,7 +87,7 @@ def write_lora_gguf(adapter: Path, base: Path, out: Path) -> None:
         hf_name = name.removeprefix("base_model.model.").replace(f".lora_{part.upper()}.weight", ".weight")
         pairs.setdefault(hf_name, {})[part] = tensor.float().numpy()
 
-    writer = gguf.GGUFWriter(str(out), "llama")
+    writer = gguf.GGUFWriter(str(out), layout.gguf_arch)
     writer.add_type(gguf.GGUFType.ADAPTER)
     writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
     writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(lora["lora_alpha"]))
@@ -77,9 +98,9 @@ def write_lora_gguf(adapter: Path, base: Path, out: Path) -> None:
         if gguf_name is None:
             raise ConfigError(f"adapter {adapter}: no llama.cpp tensor for {hf_name}")
         b = ab["b"]
-        if hf_name.endswith("self_attn.q_proj.weight"):
+        if layout.permute_qk and hf_name.endswith("self_attn.q_proj.weight"):
             b = permute_rows(b, n_head)
-        elif hf_name.endswith("self_attn.k_proj.weight"):
+        elif layout.permute_qk and hf_name.endswith("self_attn.k_proj.weight"):
             b = permute_rows(b, n_kv_head)
         writer.add_tensor(gguf_name + ".lora_a", np.ascontiguousarray(ab["a"]))
         writer.add_tensor(gguf_name + ".lora_b", np.ascontiguousarray(b))
@@ -98,8 +119,8 @@ def permute_rows(weights: Any, heads: int) -> Any:
 
 def _check_supported(lora: dict[str, Any], config: dict[str, Any], adapter: Path) -> None:
     problems = []
-    if config.get("model_type") not in SUPPORTED_ARCHITECTURES:
-        problems.append(f"base architecture {config.get('model_type')!r} (supported: Llama)")
+    if config.get("model_type") not in LAYOUTS:
+        problems.append(f"base architecture {config.get('model_type')!r} (supported: {', '.join(sorted(LAYOUTS))})")
     if lora.get("peft_type", "LORA") != "LORA":
         problems.append(f"adapter type {lora.get('peft_type')}")
     for flag in ("use_dora", "use_rslora"):
