@@ -1,7 +1,7 @@
 """The label -> review -> distil loop, measured on a real labelled set.
 
     python bench/distil_loop.py --set invoices --test 15 --pool 20 --teacher qwen2.5-coder-1.5b \
-        --corrections 0 25 100 [--epochs 3]
+        --corrections 0 25 100 [--epochs 3] [--student embedded | gemma3-270m]
 
 1. The set's documents sorted by name: the first `--test` are held out (the same documents as the
    zero-shot tables of bench/results/real_sets), the next `--pool` are the user's folder to label
@@ -12,9 +12,10 @@
    N most doubtful values, in the order the review page shows them (values not found in the text,
    then the lowest confidence): the value is replaced by the set's gold value. Documents whose
    every value was corrected are marked reviewed. Nothing else is touched.
-4. `extractor finetune --train LABELS --unreviewed-above 0`: a LoRA student on the embedded 135M
-   model from those labels (timed), then `extractor run` of the student on the held-out documents
-   (timed, llama.cpp), scored per field by bench/real_sets/score.py. The teacher's own zero-shot
+4. `extractor finetune --train LABELS --unreviewed-above 0 [--model STUDENT]`: a LoRA student on
+   the embedded 135M model (or on `--student`, e.g. `gemma3-270m`, pulled first) from those labels
+   (timed), then `extractor run` of the student on the held-out documents (timed, llama.cpp),
+   scored per field by bench/real_sets/score.py. The teacher's own zero-shot
    run on the held-out documents is measured in the same way.
 
 Results go to bench/results/distil/runs.json and README.md. Run it alone: two CPU-heavy jobs on 2
@@ -164,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corrections", type=int, nargs="+", default=[0, 25, 100])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument(
+        "--student", default="embedded", help="the base the students are trained on (a name `--model` takes)"
+    )
+    parser.add_argument(
         "--skip-teacher-eval",
         action="store_true",
         help="do not run the teacher on the test set (show its newest earlier run on it)",
@@ -190,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.date.today().isoformat(),
         "commit": commit(),
         "teacher": args.teacher,
+        "student": args.student,
         "test_documents": args.test,
         "pool_documents": args.pool,
         "pool_set": pool_set,
@@ -222,9 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.corrections:
         target = work / f"labels-{n}"
         record["steps"][f"correct {n}"] = corrected(labels_dir, target, schema_spec, pool_set, n)
-        adapter = work / f"student-{n}"
+        adapter = work / (f"student-{n}" if args.student == "embedded" else f"student-{args.student}-{n}")
         train = [*EXTRACTOR, "finetune", "-s", schema_spec, "--train", str(target), "--out", str(adapter)]
         train += ["--unreviewed-above", "0", "--epochs", str(args.epochs), "--dev-limit", "3"]
+        if args.student != "embedded":
+            train += ["--model", args.student]
         card_path = adapter / "card.json"
         kept = args.reuse_students and card_path.is_file()
         if kept and json.loads(card_path.read_text())["hyperparameters"]["epochs"] != args.epochs:
@@ -242,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         card = json.loads(card_path.read_text())
         record["steps"][f"train {n}"]["card"] = {"training": card["training"], "labelled": card["data"]["labelled"]}
         run = run_one(EXTRACTOR, held, args.set, str(adapter), work / f"run-student-{n}", [])
-        record["runs"][f"student, {n} values corrected"] = run
+        student = "student" if args.student == "embedded" else f"{args.student} student"
+        record["runs"][f"{student}, {n} values corrected"] = run
         print(f"student {n}: trained in {record['steps'][f'train {n}']['wall_s']} s", flush=True)
         save(record)  # after every student: a run stopped later keeps what it measured
     print((RESULTS / "README.md").read_text())
@@ -252,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
 def save(record: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = json.loads(RUNS.read_text()) if RUNS.is_file() else {}
-    runs[f"{record['set']} {record['date']} {record['commit']}"] = record
+    student = "" if record.get("student", "embedded") == "embedded" else f" {record['student']}"
+    runs[f"{record['set']}{student} {record['date']} {record['commit']}"] = record
     RUNS.write_text(json.dumps(runs, indent=1, ensure_ascii=False) + "\n")
     (RESULTS / "README.md").write_text(render(runs))
 
@@ -264,16 +273,20 @@ def render(runs: dict[str, Any]) -> str:
         "Written by `bench/distil_loop.py` from `runs.json`. Per set: the teacher labels a pool of the set's",
         "documents (`extractor label`); a simulated person corrects the N most doubtful values in the order",
         "the review page shows them, **with the set's gold values** (no person was involved); a LoRA",
-        "student on the embedded 135M model is trained on the pool's labels (`extractor finetune --train",
-        "--unreviewed-above 0`) and scored on held-out documents of the same set. Accuracy: per labelled",
-        "value, strict / lenient (bench/real_sets/score.py). docs/min end to end, llama.cpp, 2 CPU cores.",
+        "student on the embedded 135M model (or the base a section names) is trained on the pool's",
+        "labels (`extractor finetune --train --unreviewed-above 0`) and scored on held-out documents of",
+        "the same set. Accuracy: per labelled value, strict / lenient (bench/real_sets/score.py).",
+        "docs/min end to end, llama.cpp, 2 CPU cores.",
         "",
     ]
     for record in runs.values():
         lines += [
-            f"## {record['set']} ({record['date']}, {record['commit']})",
+            f"## {record['set']}"
+            + (f", {record['student']} student" if record.get("student", "embedded") != "embedded" else "")
+            + f" ({record['date']}, {record['commit']})",
             "",
-            f"Teacher `{record['teacher']}`; pool {record['pool_documents']} documents"
+            f"Teacher `{record['teacher']}`; student base `{record.get('student', 'embedded')}`; "
+            f"pool {record['pool_documents']} documents"
             + (f" of `{record['pool_set']}`" if record.get("pool_set", record["set"]) != record["set"] else "")
             + ", held out "
             f"{record['test_documents']}; {record['epochs']} epochs at most.",
