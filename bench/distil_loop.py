@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             record["steps"][f"train {n}"] = {"command": shlex.join(train[2:]), "wall_s": timed(train, work)}
         card = json.loads(card_path.read_text())
         record["steps"][f"train {n}"]["card"] = {"training": card["training"], "labelled": card["data"]["labelled"]}
-        run = run_one(EXTRACTOR, held, args.set, str(adapter), work / f"run-student-{n}", [])
+        run = run_one(EXTRACTOR, held, args.set, str(adapter), work / f"run-{adapter.name}", [])
         student = "student" if args.student == "embedded" else f"{args.student} student"
         record["runs"][f"{student}, {n} values corrected"] = run
         print(f"student {n}: trained in {record['steps'][f'train {n}']['wall_s']} s", flush=True)
