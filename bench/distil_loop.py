@@ -227,10 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.corrections:
         target = work / f"labels-{n}"
         record["steps"][f"correct {n}"] = corrected(labels_dir, target, schema_spec, pool_set, n)
-        adapter = work / (f"student-{n}" if args.student == "embedded" else f"student-{args.student}-{n}")
+        adapter = work / "-".join(filter(None, ("student", other_base(args.student), str(n))))
         train = [*EXTRACTOR, "finetune", "-s", schema_spec, "--train", str(target), "--out", str(adapter)]
         train += ["--unreviewed-above", "0", "--epochs", str(args.epochs), "--dev-limit", "3"]
-        if args.student != "embedded":
+        if other_base(args.student):
             train += ["--model", args.student]
         card_path = adapter / "card.json"
         kept = args.reuse_students and card_path.is_file()
@@ -249,19 +249,24 @@ def main(argv: list[str] | None = None) -> int:
         card = json.loads(card_path.read_text())
         record["steps"][f"train {n}"]["card"] = {"training": card["training"], "labelled": card["data"]["labelled"]}
         run = run_one(EXTRACTOR, held, args.set, str(adapter), work / f"run-{adapter.name}", [])
-        student = "student" if args.student == "embedded" else f"{args.student} student"
-        record["runs"][f"{student}, {n} values corrected"] = run
+        record["runs"][f"{other_base(args.student)} student, {n} values corrected".lstrip()] = run
         print(f"student {n}: trained in {record['steps'][f'train {n}']['wall_s']} s", flush=True)
         save(record)  # after every student: a run stopped later keeps what it measured
     print((RESULTS / "README.md").read_text())
     return 0
 
 
+def other_base(student: str | None) -> str:
+    """The students' base when it is not the embedded model ("" for the embedded one, and for runs
+    recorded before `--student` existed)."""
+    return "" if student in (None, "embedded") else student
+
+
 def save(record: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = json.loads(RUNS.read_text()) if RUNS.is_file() else {}
-    student = "" if record.get("student", "embedded") == "embedded" else f" {record['student']}"
-    runs[f"{record['set']}{student} {record['date']} {record['commit']}"] = record
+    key = " ".join(filter(None, (record["set"], other_base(record.get("student")), record["date"], record["commit"])))
+    runs[key] = record
     RUNS.write_text(json.dumps(runs, indent=1, ensure_ascii=False) + "\n")
     (RESULTS / "README.md").write_text(render(runs))
 
@@ -282,7 +287,7 @@ def render(runs: dict[str, Any]) -> str:
     for record in runs.values():
         lines += [
             f"## {record['set']}"
-            + (f", {record['student']} student" if record.get("student", "embedded") != "embedded" else "")
+            + (f", {other_base(record.get('student'))} student" if other_base(record.get("student")) else "")
             + f" ({record['date']}, {record['commit']})",
             "",
             f"Teacher `{record['teacher']}`; student base `{record.get('student', 'embedded')}`; "
