@@ -10,8 +10,10 @@
 2. `extractor label POOL --model TEACHER --n POOL`: the teacher labels the pool (timed).
 3. For each N in `--corrections`: a copy of the labels in which **a simulated person** corrects the
    N most doubtful values, in the order the review page shows them (values not found in the text,
-   then the lowest confidence): the value is replaced by the set's gold value. Documents whose
-   every value was corrected are marked reviewed. Nothing else is touched.
+   then the lowest confidence): the value is replaced by the set's gold value where the document
+   prints it (a person selects it in the page); where the gold value is printed nowhere, the
+   teacher's value stays if the scorer counts it right, else the field is cleared (both listed).
+   Documents whose every value was looked at are marked reviewed. Nothing else is touched.
 4. `extractor finetune --train LABELS --unreviewed-above 0 [--model STUDENT]`: a LoRA student on
    the embedded 135M model (or on `--student`, e.g. `gemma3-270m`, pulled first) from those labels
    (timed), then `extractor run` of the student on the held-out documents (timed, llama.cpp),
@@ -39,9 +41,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.real_sets.run import SETS, commit, run_one  # noqa: E402
+from bench.real_sets.score import compare, field_kind  # noqa: E402
 from bench.real_sets.score import read_labels as gold_labels  # noqa: E402
+from extractor.finetune.targets import unprinted  # noqa: E402
 from extractor.labels.editor import review_queue  # noqa: E402
 from extractor.labels.store import read_labels, validate_fields, write_labels  # noqa: E402
+from extractor.parse import parse_file  # noqa: E402
 from extractor.schema import load_schema  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "distil"
@@ -90,21 +95,36 @@ def timed(command: list[str], cwd: Path) -> float:
 
 
 def corrected(labels_dir: Path, target: Path, schema_spec: str, set_name: str, n: int) -> dict[str, Any]:
-    """Copy the labels folder and let a simulated person correct its `n` most doubtful values with
-    the gold values; return what changed."""
+    """Copy the labels folder and let a simulated person work through its `n` most doubtful values
+    as the review page lets them: a value becomes the gold value where the document prints it
+    (the person selects it in the text, or clears a field the gold leaves empty). Where the gold
+    value is printed nowhere (the set's gold comes from data the page does not show, e.g. an
+    invoice's embedded XML), there is nothing to select: the person keeps the teacher's value if
+    the scorer would count it right (lenient), else clears the field. Return what changed."""
     schema = load_schema(schema_spec)
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(labels_dir, target, ignore=shutil.ignore_patterns("teacher", "review.html", "finetune.jsonl"))
     labels = list(read_labels(target, schema).values())
     gold = {g.file: g.expected for g in gold_labels(ROOT / "data" / "real_sets" / set_name)}
     queue = review_queue(labels, schema)[:n]
-    changed, touched = 0, {}
+    texts: dict[int, str] = {}
+    changed, kept, cleared, touched = 0, [], [], {}
     for item in queue:
-        label = labels[item["doc"]]
-        expected = gold[Path(label.file).name].get(item["field"])
-        fields = touched.setdefault(item["doc"], dict(label.fields))
-        changed += fields.get(item["field"]) != expected
-        fields[item["field"]] = expected
+        d, name = item["doc"], item["field"]
+        label = labels[d]
+        expected = gold[Path(label.file).name].get(name)
+        if d not in texts:
+            texts[d] = parse_file((labels_dir / label.file).resolve()).text
+        fields = touched.setdefault(d, dict(label.fields))
+        if expected is not None and unprinted(schema, {name: expected}, texts[d]):
+            kind = field_kind(name, (g.get(name) for g in gold.values()))
+            if compare(kind, expected, fields.get(name))[1]:
+                kept.append(f"{Path(label.file).name}:{name}")
+                continue
+            cleared.append(f"{Path(label.file).name}:{name}")
+            expected = None
+        changed += fields.get(name) != expected
+        fields[name] = expected
     decided: dict[int, int] = {}
     for item in queue:
         decided[item["doc"]] = decided.get(item["doc"], 0) + 1
@@ -113,14 +133,14 @@ def corrected(labels_dir: Path, target: Path, schema_spec: str, set_name: str, n
         if d in touched:
             fields = validate_fields(touched[d], schema, label.file)
             whole = decided[d] == len(schema.fields)
-            label = type(label)(
-                **{**label.__dict__, "fields": fields, "reviewed": whole, "reviewed_by": "simulated (gold values)"}
-            )
+            by = "simulated (gold values the document prints)"
+            label = type(label)(**{**label.__dict__, "fields": fields, "reviewed": whole, "reviewed_by": by})
         out.append(label)
     write_labels(target, out)
     return {
         "values_corrected": len(queue),
         "values_changed": changed,
+        "gold_not_printed": {"teacher_kept": kept, "cleared": cleared},
         "documents_reviewed": sum(x.reviewed for x in out),
     }
 
@@ -277,7 +297,9 @@ def render(runs: dict[str, Any]) -> str:
         "",
         "Written by `bench/distil_loop.py` from `runs.json`. Per set: the teacher labels a pool of the set's",
         "documents (`extractor label`); a simulated person corrects the N most doubtful values in the order",
-        "the review page shows them, **with the set's gold values** (no person was involved); a LoRA",
+        "the review page shows them, **with the set's gold values** (no person was involved; where a",
+        "`correct` step lists `gold_not_printed`, only gold values the document prints, as a person",
+        "selects them in the page: see bench/distil_loop.py); a LoRA",
         "student on the embedded 135M model (or the base a section names) is trained on the pool's",
         "labels (`extractor finetune --train --unreviewed-above 0`) and scored on held-out documents of",
         "the same set. Accuracy: per labelled value, strict / lenient (bench/real_sets/score.py).",

@@ -15,7 +15,7 @@ from extractor.cli import app
 from extractor.errors import ConfigError
 from extractor.finetune import FinetuneConfig, finetune
 from extractor.finetune.data import load_labelled
-from extractor.finetune.targets import TargetStats, answer_text
+from extractor.finetune.targets import TargetStats, answer_text, unprinted
 from extractor.schema import load_schema
 
 SMALL = str(Path(__file__).with_name("small_schema.py")) + ":Small"
@@ -183,6 +183,17 @@ def test_grounded_targets_are_the_printed_spans() -> None:
     assert list(answer) == [f.name for f in schema.fields]  # the schema's order, as the grammar writes it
     plain = json.loads(answer_text(schema, label, text, "json"))
     assert plain["invoice_date"] == "2023-05-18" and plain["total"] == 27422.69  # numbers bare
+
+
+def test_unprinted_names_the_values_a_person_cannot_select_in_the_document() -> None:
+    schema = load_schema("invoice")
+    text = "FACTURE F-17\nDate : 18 mai 2023\nTotal TTC : 27 422,69 €"
+    printed = {"invoice_number": "F-17", "invoice_date": "2023-05-18", "total": "27422.69"}
+    assert unprinted(schema, printed, text) == []
+    assert unprinted(schema, {**printed, "currency": "EUR"}, text) == ["currency"]  # only "€" is printed
+    assert unprinted(schema, {"invoice_number": "F-18", "total": "-27422.69"}, text) == ["invoice_number", "total"]
+    email = load_schema("customer_email")  # a field the model chooses, not a span: a person picks it too
+    assert unprinted(email, {"intent": "refund"}, "Where is my money?") == []
 
 
 def test_a_name_printed_only_approximately_is_trained_as_its_printed_span(tiny_engine) -> None:  # type: ignore[no-untyped-def]

@@ -55,6 +55,14 @@ def answer_text(
     return json.dumps(value, ensure_ascii=False, separators=_SEPARATORS)
 
 
+def unprinted(schema: SchemaInfo, values: dict[str, Any], text: str) -> list[str]:
+    """The paths of the extractive values in `values` that `text` prints nowhere, not even
+    approximately: values a grounded model cannot write and a person cannot select in the document."""
+    stats = TargetStats()
+    answer_text(schema, values, text, "grounded", stats)
+    return stats.not_in_document
+
+
 def bare_number(value: Any, spec: FieldSpec) -> Any:
     """A number label as the bare JSON number both constraints let a model write ("27422.69" ->
     27422.69); anything else as it is."""
