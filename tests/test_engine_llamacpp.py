@@ -5,13 +5,14 @@ logits to where transformers' merged model has them."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
 from extractor.config import RunConfig
-from extractor.engines.model_store import embedded_gguf
+from extractor.engines.model_store import embedded_gguf, model_for
 from extractor.errors import ConfigError
 from extractor.pipeline import run
 from extractor.schema import load_schema
@@ -164,7 +165,6 @@ def test_llamacpp_applies_the_shipped_adapter_as_transformers_does() -> None:
     import torch
 
     from extractor.engines.llamacpp import LlamaCppEngine
-    from extractor.engines.model_store import model_for
     from extractor.engines.transformers import TransformersEngine
     from extractor.extract.prompt import build_prompt
     from extractor.parse import parse_file
@@ -268,7 +268,8 @@ def test_llamacpp_runs_a_gguf_without_writing_a_dequantised_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A pulled 1.5B model would make a float32 copy of several GB: llama.cpp needs the tokenizer only
-    (and, for the embedded Q4_1 file, its Q8_0 copy: engines/gguf_layout.py)."""
+    (and, for the embedded Q4_1 file, its Q8_0 copy: engines/gguf_layout.py), and for an adapter the
+    base's config.json."""
     pytest.importorskip("llama_cpp")
     from extractor.engines.llamacpp import LlamaCppEngine
 
@@ -283,3 +284,11 @@ def test_llamacpp_runs_a_gguf_without_writing_a_dequantised_copy(
     assert copy.name.endswith(".Q8_0.gguf") and copy.stat().st_size < 2 * embedded_gguf().stat().st_size
     (tokenizer,) = (tmp_path / "cache" / "tokenizers").iterdir()
     assert not list(tokenizer.glob("*.safetensors")) and sum(p.stat().st_size for p in tokenizer.iterdir()) < 20e6
+    # An adapter converts to a GGUF LoRA from the base's architecture (config.json), not its weights.
+    schema = load_schema("invoice")
+    adapter = model_for(None, schema.name, schema.fingerprint)
+    assert adapter is not None  # the shipped invoice adapter
+    (record,) = run(files, schema, LlamaCppEngine(adapter), RunConfig(parse_workers=0)).records
+    assert record.status is Status.OK, record.error
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["gguf-cpu", "lora-gguf", "tokenizers"]
+    assert json.loads((tokenizer / "config.json").read_text())["model_type"] == "llama"

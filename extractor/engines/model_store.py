@@ -109,6 +109,15 @@ class ModelSource:
         return converted if (converted / "config.json").is_file() else _tokenizer_of(self.gguf, self.sha256)
 
     @property
+    def config_path(self) -> Path:
+        """A folder with the model's config.json (its architecture), without converting weights."""
+        if self.checkpoint is not None:
+            return self.checkpoint
+        assert self.gguf is not None
+        converted = _checkpoint_folder(self.gguf, self.sha256)
+        return converted if (converted / "config.json").is_file() else _config_of(self.gguf, self.sha256)
+
+    @property
     def schema_fingerprint(self) -> str | None:
         """The schema an adapter was trained for (None: any schema)."""
         return self.card["schema"]["fingerprint"] if self.card else None
@@ -290,6 +299,26 @@ def adapter_for(schema_name: str, fingerprint: str) -> Path | None:
     return None
 
 
+def _config_of(gguf: Path, sha: str) -> Path:
+    """The tokenizer folder, with the GGUF's config.json beside the tokenizer (folders written
+    before it held one get it now)."""
+    target = _tokenizer_of(gguf, sha)
+    if not (target / "config.json").is_file():
+        with written_whole(target / "config.json") as tmp:
+            tmp.write_text(_gguf_config(gguf).to_json_string())
+    return target
+
+
+def _gguf_config(gguf: Path) -> Any:
+    go_offline()
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    except Exception as exc:  # transformers raises many types for unreadable or unsupported GGUF
+        raise EngineError(f"cannot read the configuration of GGUF {gguf}: {type(exc).__name__}: {exc}") from exc
+
+
 def _convert_gguf(gguf: Path, target: Path, weights: bool = True) -> None:
     """Write a GGUF's tokenizer (and with `weights`, its dequantised weights) as a transformers folder."""
     go_offline()
@@ -317,6 +346,8 @@ def _convert_gguf(gguf: Path, target: Path, weights: bool = True) -> None:
         if plain is not None:
             plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        if plain is None:  # the architecture, for work that needs no weights (an adapter's conversion)
+            (tmp / "config.json").write_text(_gguf_config(gguf).to_json_string())
         (tmp / "extractor-source.json").write_text(json.dumps({"gguf": str(gguf), "file": gguf.name}))
         try:
             tmp.rename(target)
