@@ -141,7 +141,7 @@ def _list(present: list[_Candidate], spec: FieldSpec, out: list[Evidence], notes
             old = f"{part_path}[{i}]"
             own = [e for e in ev.values() if e.field == old or e.field.startswith((old + ".", old + "["))]
             items.append((item, [replace(e, field=e.field[len(old) :]) for e in own]))
-    kept = range(len(items))
+    kept: list[int] = list(range(len(items)))
     if spec.max_length is not None and len(items) > spec.max_length:
         best = sorted(kept, key=lambda k: _item_support(items[k][1], k), reverse=True)[: spec.max_length]
         kept = sorted(best)
