@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from extractor.config import RunConfig
-from extractor.engines.model_store import embedded_gguf, model_for
+from extractor.engines.model_store import embedded_gguf, model_for, resolve_model
 from extractor.errors import ConfigError
 from extractor.pipeline import run
 from extractor.schema import load_schema
@@ -292,3 +292,5 @@ def test_llamacpp_runs_a_gguf_without_writing_a_dequantised_copy(
     assert record.status is Status.OK, record.error
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["gguf-cpu", "lora-gguf", "tokenizers"]
     assert json.loads((tokenizer / "config.json").read_text())["model_type"] == "llama"
+    (tokenizer / "config.json").unlink()  # as in a folder written before these folders held it
+    assert resolve_model("embedded").tokenizer_path == tokenizer and (tokenizer / "config.json").is_file()

@@ -86,7 +86,7 @@ class LlamaCppEngine:
         if self.source.adapter is not None:
             from extractor.engines.gguf_lora import lora_gguf
 
-            lora = str(lora_gguf(self.source.adapter, self.source.config_path))
+            lora = str(lora_gguf(self.source.adapter, self.source.tokenizer_path))
         self.model_id = self.source.model_id
         self.schema_fingerprint = self.source.schema_fingerprint
         self.fingerprint = engine_fingerprint(self.source, requantise, flash_attention)

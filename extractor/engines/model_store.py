@@ -101,21 +101,13 @@ class ModelSource:
 
     @property
     def tokenizer_path(self) -> Path:
-        """A folder with the tokenizer files (chat template included), without converting weights."""
+        """A folder with the tokenizer files (chat template included) and config.json, without
+        converting weights."""
         if self.checkpoint is not None:
             return self.checkpoint
         assert self.gguf is not None
         converted = _checkpoint_folder(self.gguf, self.sha256)
         return converted if (converted / "config.json").is_file() else _tokenizer_of(self.gguf, self.sha256)
-
-    @property
-    def config_path(self) -> Path:
-        """A folder with the model's config.json (its architecture), without converting weights."""
-        if self.checkpoint is not None:
-            return self.checkpoint
-        assert self.gguf is not None
-        converted = _checkpoint_folder(self.gguf, self.sha256)
-        return converted if (converted / "config.json").is_file() else _config_of(self.gguf, self.sha256)
 
     @property
     def schema_fingerprint(self) -> str | None:
@@ -194,6 +186,9 @@ def _tokenizer_of(gguf: Path, sha: str) -> Path:
     target = cache_dir() / "tokenizers" / f"{gguf.stem}-{sha[:16]}"
     if not (target / "tokenizer_config.json").is_file():
         _convert_gguf(gguf, target, weights=False)
+    elif not (target / "config.json").is_file():  # written before these folders held the configuration
+        with written_whole(target / "config.json") as tmp:
+            tmp.write_text(_gguf_config(gguf).to_json_string())
     return target
 
 
@@ -297,16 +292,6 @@ def adapter_for(schema_name: str, fingerprint: str) -> Path | None:
                 fingerprint,
             )
     return None
-
-
-def _config_of(gguf: Path, sha: str) -> Path:
-    """The tokenizer folder, with the GGUF's config.json beside the tokenizer (folders written
-    before it held one get it now)."""
-    target = _tokenizer_of(gguf, sha)
-    if not (target / "config.json").is_file():
-        with written_whole(target / "config.json") as tmp:
-            tmp.write_text(_gguf_config(gguf).to_json_string())
-    return target
 
 
 def _gguf_config(gguf: Path) -> Any:
