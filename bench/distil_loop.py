@@ -1,7 +1,7 @@
 """The label -> review -> distil loop, measured on a real labelled set.
 
     python bench/distil_loop.py --set invoices --test 15 --pool 20 --teacher qwen2.5-coder-1.5b \
-        --corrections 0 25 100 [--epochs 3] [--student embedded | gemma3-270m]
+        --corrections 0 25 100 [--epochs 3] [--student embedded | gemma3-270m] [--seed 0]
 
 1. The set's documents sorted by name: the first `--test` are held out (the same documents as the
    zero-shot tables of bench/results/real_sets), the next `--pool` are the user's folder to label
@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corrections", type=int, nargs="+", default=[0, 25, 100])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument(
+        "--seed", type=int, default=0, help="the students' training seed (another one shows a training run's spread)"
+    )
+    parser.add_argument(
         "--student", default="embedded", help="the base the students are trained on (a name `--model` takes)"
     )
     parser.add_argument(
@@ -219,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         "pool_documents": args.pool,
         "pool_set": pool_set,
         "epochs": args.epochs,
+        "seed": args.seed,
         "steps": {},
         "runs": {},
     }
@@ -247,14 +251,16 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.corrections:
         target = work / f"labels-{n}"
         record["steps"][f"correct {n}"] = corrected(labels_dir, target, schema_spec, pool_set, n)
-        adapter = work / "-".join(filter(None, ("student", other_base(args.student), str(n))))
+        seed = f"seed{args.seed}" if args.seed else ""
+        adapter = work / "-".join(filter(None, ("student", other_base(args.student), str(n), seed)))
         train = [*EXTRACTOR, "finetune", "-s", schema_spec, "--train", str(target), "--out", str(adapter)]
-        train += ["--unreviewed-above", "0", "--epochs", str(args.epochs), "--dev-limit", "3"]
+        train += ["--unreviewed-above", "0", "--epochs", str(args.epochs), "--dev-limit", "3", "--seed", str(args.seed)]
         if other_base(args.student):
             train += ["--model", args.student]
         card_path = adapter / "card.json"
         kept = args.reuse_students and card_path.is_file()
-        if kept and json.loads(card_path.read_text())["hyperparameters"]["epochs"] != args.epochs:
+        hyper = json.loads(card_path.read_text())["hyperparameters"] if kept else {}
+        if kept and (hyper["epochs"], hyper.get("seed", 0)) != (args.epochs, args.seed):
             kept = False
         if kept:
             card = json.loads(card_path.read_text())
@@ -269,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         card = json.loads(card_path.read_text())
         record["steps"][f"train {n}"]["card"] = {"training": card["training"], "labelled": card["data"]["labelled"]}
         run = run_one(EXTRACTOR, held, args.set, str(adapter), work / f"run-{adapter.name}", [])
-        record["runs"][f"{other_base(args.student)} student, {n} values corrected".lstrip()] = run
+        name = f"{other_base(args.student)} student, {n} values corrected".lstrip()
+        record["runs"][name + (f", seed {args.seed}" if args.seed else "")] = run
         print(f"student {n}: trained in {record['steps'][f'train {n}']['wall_s']} s", flush=True)
         save(record)  # after every student: a run stopped later keeps what it measured
     print((RESULTS / "README.md").read_text())
@@ -285,7 +292,9 @@ def other_base(student: str | None) -> str:
 def save(record: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = json.loads(RUNS.read_text()) if RUNS.is_file() else {}
-    key = " ".join(filter(None, (record["set"], other_base(record.get("student")), record["date"], record["commit"])))
+    seed = f"seed {record['seed']}" if record.get("seed") else ""
+    parts = (record["set"], other_base(record.get("student")), seed, record["date"], record["commit"])
+    key = " ".join(filter(None, parts))
     runs[key] = record
     RUNS.write_text(json.dumps(runs, indent=1, ensure_ascii=False) + "\n")
     (RESULTS / "README.md").write_text(render(runs))
@@ -316,7 +325,8 @@ def render(runs: dict[str, Any]) -> str:
             f"pool {record['pool_documents']} documents"
             + (f" of `{record['pool_set']}`" if record.get("pool_set", record["set"]) != record["set"] else "")
             + ", held out "
-            f"{record['test_documents']}; {record['epochs']} epochs at most.",
+            f"{record['test_documents']}; {record['epochs']} epochs at most"
+            + (f"; training seed {record['seed']}." if record.get("seed") else "."),
             "",
         ]
         fields = [f["field"] for f in next(iter(record["runs"].values()))["fields"]]
