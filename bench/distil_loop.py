@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -107,32 +108,33 @@ def corrected(labels_dir: Path, target: Path, schema_spec: str, set_name: str, n
     labels = list(read_labels(target, schema).values())
     gold = {g.file: g.expected for g in gold_labels(ROOT / "data" / "real_sets" / set_name)}
     queue = review_queue(labels, schema)[:n]
-    texts: dict[int, str] = {}
+    looked_at: dict[int, list[str]] = {}  # document -> its queued fields, in the page's order
+    for item in queue:
+        looked_at.setdefault(item["doc"], []).append(item["field"])
     changed, kept, cleared, touched = 0, [], [], {}
-    for item in queue:
-        d, name = item["doc"], item["field"]
+    for d, names in looked_at.items():
         label = labels[d]
-        expected = gold[Path(label.file).name].get(name)
-        if d not in texts:
-            texts[d] = parse_file((labels_dir / label.file).resolve()).text
-        fields = touched.setdefault(d, dict(label.fields))
-        if expected is not None and unprinted(schema, {name: expected}, texts[d]):
-            kind = field_kind(name, (g.get(name) for g in gold.values()))
-            if compare(kind, expected, fields.get(name))[1]:
-                kept.append(f"{Path(label.file).name}:{name}")
-                continue
-            cleared.append(f"{Path(label.file).name}:{name}")
-            expected = None
-        changed += fields.get(name) != expected
-        fields[name] = expected
-    decided: dict[int, int] = {}
-    for item in queue:
-        decided[item["doc"]] = decided.get(item["doc"], 0) + 1
+        wanted = {name: gold[Path(label.file).name].get(name) for name in names}
+        text = parse_file((labels_dir / label.file).resolve()).text
+        given = {name: value for name, value in wanted.items() if value is not None}
+        nowhere = {re.split(r"[.\[]", path)[0] for path in unprinted(schema, given, text)}
+        fields = touched[d] = dict(label.fields)
+        for name, expected in wanted.items():
+            where = f"{Path(label.file).name}:{name}"
+            if name in nowhere:
+                kind = field_kind(name, (g.get(name) for g in gold.values()))
+                if compare(kind, expected, fields.get(name))[1]:
+                    kept.append(where)
+                    continue
+                cleared.append(where)
+                expected = None
+            changed += fields.get(name) != expected
+            fields[name] = expected
     out = []
     for d, label in enumerate(labels):
         if d in touched:
             fields = validate_fields(touched[d], schema, label.file)
-            whole = decided[d] == len(schema.fields)
+            whole = len(looked_at[d]) == len(schema.fields)
             by = "simulated (gold values the document prints)"
             label = type(label)(**{**label.__dict__, "fields": fields, "reviewed": whole, "reviewed_by": by})
         out.append(label)
