@@ -20,8 +20,8 @@
    scored per field by bench/real_sets/score.py. The teacher's own zero-shot
    run on the held-out documents is measured in the same way.
 
-Results go to bench/results/distil/runs.json and README.md. Run it alone: two CPU-heavy jobs on 2
-cores slow each other several-fold.
+Results go to bench/results/distil/runs.json, README.md and loop.png (bench/distil_plot.py). Run it
+alone: two CPU-heavy jobs on 2 cores slow each other several-fold.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.distil_plot import plot  # noqa: E402
 from bench.real_sets.run import SETS, commit, run_one  # noqa: E402
 from bench.real_sets.score import compare, field_kind  # noqa: E402
 from bench.real_sets.score import read_labels as gold_labels  # noqa: E402
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render", action="store_true", help="only write README.md again from runs.json")
     args = parser.parse_args(argv)
     if args.render:  # after a step's "note" was added to runs.json by hand
-        (RESULTS / "README.md").write_text(render(json.loads((RESULTS / "runs.json").read_text())))
+        write_results(json.loads(RUNS.read_text()))
         return 0
 
     work = args.work / args.set
@@ -299,7 +300,13 @@ def save(record: dict[str, Any]) -> None:
     key = " ".join(filter(None, parts))
     runs[key] = record
     RUNS.write_text(json.dumps(runs, indent=1, ensure_ascii=False) + "\n")
+    write_results(runs)
+
+
+def write_results(runs: dict[str, Any]) -> None:
+    """README.md (every run's tables and steps) and loop.png (each model's newest run per set)."""
     (RESULTS / "README.md").write_text(render(runs))
+    plot(runs, RESULTS / "loop.png")
 
 
 def render(runs: dict[str, Any]) -> str:
@@ -315,6 +322,8 @@ def render(runs: dict[str, Any]) -> str:
         "labels (`extractor finetune --train --unreviewed-above 0`) and scored on held-out documents of",
         "the same set. Accuracy: per labelled value, strict / lenient (bench/real_sets/score.py).",
         "docs/min end to end, llama.cpp, 2 CPU cores.",
+        "",
+        "![Fields right against documents per minute, each model's newest run per set](loop.png)",
         "",
     ]
     for record in runs.values():
