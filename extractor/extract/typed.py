@@ -32,11 +32,16 @@ def parse_printed(spec: FieldSpec, printed: str, order: str = "DMY") -> tuple[An
     if kind in ("date", "datetime"):
         import dateparser
 
-        settings = {"DATE_ORDER": order, "REQUIRE_PARTS": ["day", "month", "year"], "PREFER_DAY_OF_MONTH": "first"}
-        # Printed dates only: dateparser's other parsers read a long number as a Unix timestamp (an
-        # invoice's "2018092011804" was 2033-12-13), "20180305" as 8030-01-20, and "2 days ago"
-        # relative to the day of the run.
-        parsed = dateparser.parse(text, settings={**settings, "PARSERS": ["custom-formats", "absolute-time"]})
+        settings = {
+            "DATE_ORDER": order,
+            "REQUIRE_PARTS": ["day", "month", "year"],
+            "PREFER_DAY_OF_MONTH": "first",
+            # Printed dates only: dateparser's other parsers read a long number as a Unix timestamp
+            # (an invoice's "2018092011804" was 2033-12-13), "20180305" as 8030-01-20, and "2 days
+            # ago" relative to the day of the run.
+            "PARSERS": ["custom-formats", "absolute-time"],
+        }
+        parsed = dateparser.parse(text, settings=settings)
         if parsed is None:
             return None, f"not a date: {text!r}"
         return (parsed.date() if kind == "date" else parsed.replace(tzinfo=None)), ""
