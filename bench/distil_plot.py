@@ -48,7 +48,7 @@ def plot(runs: dict[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     sets = newest_runs(runs)
-    fig, axes = plt.subplots(1, len(sets), figsize=(6 * len(sets), 4.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(sets), figsize=(6 * len(sets), 6.2), squeeze=False)
     for ax, (set_name, found) in zip(axes[0], sets.items(), strict=True):
         teacher = found.get(("teacher", "", -1, 0))
         if teacher is not None:
@@ -83,7 +83,7 @@ def plot(runs: dict[str, Any], path: Path) -> Path:
         right = max([run["docs_per_min"] for run in found.values()] + [4 * teacher["docs_per_min"] if teacher else 0])
         ax.set_xlim(0, right * 1.25)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     fig.suptitle("Label -> review -> distil: students against their teacher on held-out real documents", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
