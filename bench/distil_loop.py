@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import re
 import shlex
 import shutil
 import subprocess
@@ -46,7 +45,7 @@ from bench.real_sets.run import SETS, commit, run_one  # noqa: E402
 from bench.real_sets.score import compare, field_kind  # noqa: E402
 from bench.real_sets.score import read_labels as gold_labels  # noqa: E402
 from extractor.finetune.targets import unprinted  # noqa: E402
-from extractor.labels.editor import review_queue  # noqa: E402
+from extractor.labels.editor import review_queue, top_field  # noqa: E402
 from extractor.labels.store import read_labels, validate_fields, write_labels  # noqa: E402
 from extractor.parse import parse_file  # noqa: E402
 from extractor.schema import load_schema  # noqa: E402
@@ -118,7 +117,7 @@ def corrected(labels_dir: Path, target: Path, schema_spec: str, set_name: str, n
         wanted = {name: gold[Path(label.file).name].get(name) for name in names}
         text = parse_file((labels_dir / label.file).resolve()).text
         given = {name: value for name, value in wanted.items() if value is not None}
-        nowhere = {re.split(r"[.\[]", path)[0] for path in unprinted(schema, given, text)}
+        nowhere = {top_field(path) for path in unprinted(schema, given, text)}
         fields = touched[d] = dict(label.fields)
         for name, expected in wanted.items():
             where = f"{Path(label.file).name}:{name}"
@@ -205,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep a student already trained for the same N and --epochs (its training time from its card)",
     )
-    parser.add_argument("--render", action="store_true", help="only write README.md again from runs.json")
+    parser.add_argument("--render", action="store_true", help="only write README.md and loop.png again from runs.json")
     args = parser.parse_args(argv)
     if args.render:  # after a step's "note" was added to runs.json by hand
         write_results(json.loads(RUNS.read_text()))
@@ -261,12 +260,10 @@ def main(argv: list[str] | None = None) -> int:
         if other_base(args.student):
             train += ["--model", args.student]
         card_path = adapter / "card.json"
-        kept = args.reuse_students and card_path.is_file()
-        hyper = json.loads(card_path.read_text())["hyperparameters"] if kept else {}
-        if kept and (hyper["epochs"], hyper.get("seed", 0)) != (args.epochs, args.seed):
-            kept = False
+        card = json.loads(card_path.read_text()) if args.reuse_students and card_path.is_file() else None
+        hyper = card["hyperparameters"] if card else {}
+        kept = card is not None and (hyper["epochs"], hyper.get("seed", 0)) == (args.epochs, args.seed)
         if kept:
-            card = json.loads(card_path.read_text())
             record["steps"][f"train {n}"] = {
                 "command": shlex.join(train[2:]),
                 "wall_s": card["training"]["seconds"],
@@ -275,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(adapter, ignore_errors=True)
             record["steps"][f"train {n}"] = {"command": shlex.join(train[2:]), "wall_s": timed(train, work)}
-        card = json.loads(card_path.read_text())
+            card = json.loads(card_path.read_text())
         record["steps"][f"train {n}"]["card"] = {"training": card["training"], "labelled": card["data"]["labelled"]}
         run = run_one(EXTRACTOR, held, args.set, str(adapter), work / f"run-{adapter.name}", [])
         name = f"{other_base(args.student)} student, {n} values corrected".lstrip()

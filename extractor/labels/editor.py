@@ -86,7 +86,7 @@ def review_queue(labels: list[Label], schema: SchemaInfo) -> list[dict[str, Any]
     items = []
     for d, label in enumerate(labels):
         for f, spec in enumerate(schema.fields):
-            evidence = [e for e in label.evidence if _top(str(e.get("field", ""))) == spec.name]
+            evidence = [e for e in label.evidence if top_field(str(e.get("field", ""))) == spec.name]
             found = [e.get("grounded") for e in evidence if e.get("grounded") is not None]
             grounded = None if not found else all(found)
             confidence = label.confidence.get(spec.name)
@@ -129,7 +129,7 @@ def _doc(label: Label, text: str | None) -> dict[str, Any]:
                         "start": utf16[start] if utf16 else start,
                         "end": utf16[end] if utf16 else end,
                         "field": str(e.get("field", "")),
-                        "top": _top(str(e.get("field", ""))),
+                        "top": top_field(str(e.get("field", ""))),
                         "confidence": e.get("confidence"),
                         "grounded": e.get("grounded"),
                     }
@@ -151,7 +151,7 @@ def _item(
     }
 
 
-def _top(path: str) -> str:
+def top_field(path: str) -> str:
     """`line_items[2].amount` -> `line_items`."""
     return path.split("[")[0].split(".")[0]
 
